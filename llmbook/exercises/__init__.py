@@ -1,0 +1,76 @@
+"""Exercises with automatic checks.
+
+In a notebook::
+
+    from llmbook.exercises import check
+    check("00.1", my_answer)      # prints ✅ or ❌ with a hint, returns True/False
+
+Each chapter's checkers live in ``llmbook/exercises/chNN.py`` and are registered with
+:func:`exercise`. A checker computes the right answer itself, usually with the package function the
+chapter built, so no answer is typed into the package by hand.
+
+Solutions: in the notebooks, a solution is a code cell tagged ``solution`` (and ``hide-cell``), with
+``"jupyter": {"source_hidden": true}`` so that JupyterLab shows it collapsed. The web book shows it
+behind a "Show" toggle; the student edition (``make student``) removes every ``solution`` cell from
+the notebooks and the book (see ``llmbook.book.strip_solutions``).
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from typing import Any, Callable
+
+__all__ = ["check", "exercise", "Exercise", "REGISTRY"]
+
+
+@dataclass(frozen=True)
+class Exercise:
+    exercise_id: str
+    checker: Callable[[Any], bool]
+    hint: str
+
+
+REGISTRY: dict[str, Exercise] = {}
+
+
+def exercise(exercise_id: str, hint: str) -> Callable[[Callable[[Any], bool]], Callable[[Any], bool]]:
+    """Register ``checker(answer) -> bool`` as the check of ``exercise_id`` (``"CC.N"``)."""
+
+    def register(checker: Callable[[Any], bool]) -> Callable[[Any], bool]:
+        if exercise_id in REGISTRY:
+            raise ValueError(f"exercise {exercise_id!r} is registered twice")
+        REGISTRY[exercise_id] = Exercise(exercise_id, checker, hint)
+        return checker
+
+    return register
+
+
+def _load_all() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        if module.name.startswith("ch"):
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
+def check(exercise_id: str, answer: Any) -> bool:
+    """Check ``answer`` to exercise ``exercise_id``; print pass/fail and a hint; return whether it passed.
+
+    ``answer=None`` or ``...`` means "not attempted yet" and prints the hint without failing loudly.
+    """
+    _load_all()
+    if exercise_id not in REGISTRY:
+        raise KeyError(f"unknown exercise {exercise_id!r}; known: {sorted(REGISTRY)}")
+    item = REGISTRY[exercise_id]
+    if answer is None or answer is Ellipsis:
+        print(f"✏️  Exercise {exercise_id}: not attempted yet. Hint: {item.hint}")
+        return False
+    try:
+        passed = bool(item.checker(answer))
+        error = ""
+    except Exception as exc:  # a wrong type or shape is a wrong answer, with the reason shown
+        passed, error = False, f" ({type(exc).__name__}: {exc})"
+    if passed:
+        print(f"✅ Exercise {exercise_id}: correct.")
+    else:
+        print(f"❌ Exercise {exercise_id}: not yet{error}. Hint: {item.hint}")
+    return passed

@@ -1,0 +1,23 @@
+"""Test setup shared by every test file."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MIRROR = ROOT.parent / "shared" / "data"
+
+# Tests read the real datasets from the mirror beside the project (as CI does) unless told otherwise.
+if not os.environ.get("LLMBOOK_DATA_DIR") and MIRROR.is_dir():
+    os.environ["LLMBOOK_DATA_DIR"] = str(MIRROR)
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+NOTEBOOK_TIMES: dict[str, float] = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    if NOTEBOOK_TIMES:
+        terminalreporter.section("notebook wall times (ci profile)")
+        for name, seconds in NOTEBOOK_TIMES.items():
+            terminalreporter.write_line(f"{name:36s} {seconds:7.1f} s")
+        terminalreporter.write_line(f"{'total':36s} {sum(NOTEBOOK_TIMES.values()):7.1f} s")

@@ -1,0 +1,124 @@
+"""llmbook.book: the table of contents, notebook hygiene and the student edition."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from llmbook import book
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_project_root_is_found_from_a_subfolder():
+    assert book.project_root(ROOT / "notebooks") == ROOT
+
+
+def test_project_root_outside_a_book_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(book, "__file__", str(tmp_path / "llmbook" / "book.py"))
+    with pytest.raises(FileNotFoundError, match="no _toc.yml found"):
+        book.project_root()
+
+
+def test_toc_lists_the_front_matter_notebook_and_every_notebook_exists():
+    notebooks = book.toc_notebooks(ROOT)
+    assert notebooks[0].name == "00_how_to_use.ipynb"
+    assert all(n.is_file() for n in notebooks)
+
+
+def test_every_notebook_in_the_folder_is_in_the_toc():
+    listed = {n.name for n in book.toc_notebooks(ROOT)}
+    on_disk = {n.name for n in (ROOT / "notebooks").glob("*.ipynb")}
+    assert on_disk <= listed, f"not in _toc.yml: {sorted(on_disk - listed)}"
+
+
+def test_a_toc_entry_without_a_file_is_an_error(tmp_path):
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n  - file: notebooks/missing\n")
+    (tmp_path / "index.md").write_text("# x\n")
+    with pytest.raises(FileNotFoundError, match="lists 'notebooks/missing' but neither"):
+        book.toc_notebooks(tmp_path)
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.stem)
+def test_committed_notebooks_are_normalized_and_have_no_outputs(notebook):
+    """No output is committed that the current code did not produce: notebooks carry none at all."""
+    assert book.is_normalized(notebook), f"run: python -m llmbook.book normalize {notebook.relative_to(ROOT)}"
+    nb = nbformat.read(str(notebook), as_version=4)
+    tags = [set(c.metadata.get("tags", [])) for c in nb.cells]
+    assert sum("parameters" in t for t in tags) == 1, "exactly one papermill parameters cell"
+    solutions = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
+    assert len(solutions) >= 3, "at least three exercises with solutions"
+    assert all(c.metadata["jupyter"]["source_hidden"] for c in solutions)
+    assert sum("check(" in c.source for c in nb.cells if c.cell_type == "code") >= 6
+
+
+def _toy_notebook(tmp_path: Path) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("profile = 'ci'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("print(1)", execution_count=3,
+                                  outputs=[nbformat.v4.new_output("stream", text="1\n")]),
+        nbformat.v4.new_code_cell("answer = 2", metadata={"tags": ["solution", "hide-cell"], "collapsed": True}),
+    ]
+    nb.metadata["kernelspec"] = {"name": "other", "display_name": "Other", "language": "python"}
+    path = tmp_path / "toy.ipynb"
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_normalize_strips_outputs_sets_kernel_and_collapses_solutions(tmp_path):
+    path = _toy_notebook(tmp_path)
+    assert not book.is_normalized(path)
+    assert book.normalize(path) is True
+    assert book.normalize(path) is False  # idempotent
+    nb = nbformat.read(str(path), as_version=4)
+    assert nb.metadata.kernelspec.name == "python3"
+    assert nb.cells[1].outputs == [] and nb.cells[1].execution_count is None
+    assert nb.cells[2].metadata == {"tags": ["solution", "hide-cell"], "jupyter": {"source_hidden": True}}
+
+
+def test_student_edition_drops_solution_cells(tmp_path):
+    nb = nbformat.read(str(_toy_notebook(tmp_path)), as_version=4)
+    student = book.strip_solutions(nb)
+    assert [c.source for c in student.cells] == ["profile = 'ci'", "print(1)"]
+    assert len(nb.cells) == 3  # the original is untouched
+
+
+def test_student_notebooks_have_no_solutions(monkeypatch, tmp_path):
+    monkeypatch.setattr(book, "_build_dir", lambda root: tmp_path)
+    target = book.student_notebooks(ROOT)
+    written = sorted(target.glob("*.ipynb"))
+    assert [p.name for p in written] == [n.name for n in book.toc_notebooks(ROOT)]
+    for path in written:
+        nb = nbformat.read(str(path), as_version=4)
+        assert not any("solution" in c.metadata.get("tags", []) for c in nb.cells)
+
+
+def test_execute_rejects_an_unknown_profile():
+    with pytest.raises(ValueError, match="unknown profile 'fast'"):
+        book.execute(ROOT / "notebooks" / "00_how_to_use.ipynb", profile="fast")
+
+
+def test_execute_reports_a_failing_cell_and_missing_bands(tmp_path):
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: index\n")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("profile = 'ci'", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("raise ValueError('boom')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    failing = tmp_path / "failing.ipynb"
+    nbformat.write(nb, str(failing))
+    run = book.execute(failing, "ci", tmp_path)
+    assert not run.ok and "raised ValueError: boom" in run.error
+    assert run.output.is_file()
+    nb.cells = nb.cells[:1]
+    passing = tmp_path / "quiet.ipynb"
+    nbformat.write(nb, str(passing))
+    run = book.execute(passing, "ci", tmp_path)
+    assert run.error is None and not run.ok
+    assert run.problems == ["no expected bands: create tests/expected/quiet.json"]
+    (tmp_path / "tests" / "expected").mkdir(parents=True)
+    (tmp_path / "tests" / "expected" / "quiet.json").write_text('{"ci": {}}')
+    assert book.check_results("quiet", "ci", tmp_path / "results", tmp_path / "tests" / "expected")[0].startswith(
+        "no results recorded for 'quiet'")

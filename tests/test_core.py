@@ -1,0 +1,171 @@
+"""llmbook.device, profiles, results, plot, exercises and llmbook.start."""
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import llmbook
+from llmbook import device, exercises, plot, profiles, results
+
+
+def test_pick_device_order_and_override(monkeypatch):
+    monkeypatch.delenv("LLMBOOK_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    assert device.pick_device().type == expected
+    assert device.pick_device("cpu").type == "cpu"
+    monkeypatch.setenv("LLMBOOK_DEVICE", "cpu")
+    assert device.pick_device().type == "cpu"
+
+
+def test_pick_device_refuses_unknown_or_unavailable(monkeypatch):
+    with pytest.raises(ValueError, match="unknown device 'tpu': use one of 'cuda', 'mps', 'cpu'"):
+        device.pick_device("tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="'cuda' was requested but is not available here: use 'cpu'"):
+        device.pick_device("cuda")
+
+
+def test_pick_device_falls_through_to_mps_then_cpu(monkeypatch):
+    monkeypatch.delenv("LLMBOOK_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert device.pick_device().type == "mps"
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert device.pick_device().type == "cpu"
+
+
+def test_seed_everything_makes_all_generators_repeat():
+    def draw():
+        return random.random(), float(np.random.rand()), float(torch.rand(1))
+
+    gen = device.seed_everything(7)
+    first, first_gen = draw(), torch.rand(1, generator=gen)
+    gen = device.seed_everything(7)
+    assert draw() == first and torch.equal(torch.rand(1, generator=gen), first_gen)
+    device.seed_everything(8)
+    assert draw() != first
+    for bad in (-1, 1.5, True, "3"):
+        with pytest.raises(ValueError, match="seed must be a non-negative int"):
+            device.seed_everything(bad)
+
+
+def test_deterministic_switch():
+    try:
+        device.set_deterministic(True)
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        device.set_deterministic(False)
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_profiles_give_sizes_per_notebook():
+    ci, full = profiles.sizes("00_how_to_use", "ci"), profiles.sizes("00_how_to_use", "full")
+    assert ci.text_fraction < full.text_fraction and ci["top_k_chars"] == 20 and len(ci) == 2
+    assert set(ci) == set(full)
+    assert "Sizes('00_how_to_use', 'ci'" in repr(ci)
+    with pytest.raises(AttributeError, match="has no size 'n_steps'; it has .*add it to llmbook.profiles.SIZES"):
+        ci.n_steps
+    with pytest.raises(AttributeError):
+        ci._hidden
+
+
+def test_every_notebook_has_both_profiles_with_the_same_keys():
+    for notebook, by_profile in profiles.SIZES.items():
+        assert set(by_profile) == set(profiles.PROFILES), notebook
+        assert set(by_profile["ci"]) == set(by_profile["full"]), notebook
+
+
+def test_profile_errors_name_the_choices():
+    with pytest.raises(ValueError, match=r"unknown profile 'gpu': use one of \('ci', 'full'\)"):
+        profiles.sizes("00_how_to_use", "gpu")
+    with pytest.raises(KeyError, match="no sizes for notebook '99_nothing': add an entry"):
+        profiles.sizes("99_nothing", "ci")
+
+
+def test_record_writes_values_with_profile_device_and_seconds(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.ENV_VAR, str(tmp_path))
+    run = llmbook.start("00_how_to_use", "ci", seed=3, device="cpu")
+    assert run.sizes.top_k_chars == 20 and run.device.type == "cpu"
+    assert results.record("loss", np.float32(1.5)) == 1.5
+    assert results.record("tokens", torch.tensor(12)) == 12
+    saved = json.loads((tmp_path / "00_how_to_use.json").read_text())
+    assert saved["profile"] == "ci" and saved["device"] == "cpu"
+    assert saved["results"]["loss"]["value"] == 1.5 and saved["results"]["tokens"]["value"] == 12
+    assert saved["results"]["loss"]["seconds"] >= 0
+    assert results.load("00_how_to_use") == saved
+
+
+def test_record_refuses_bad_values(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.ENV_VAR, str(tmp_path))
+    results.start("demo", "ci", "cpu")
+    with pytest.raises(ValueError, match="non-finite value nan"):
+        results.record("x", float("nan"))
+    with pytest.raises(TypeError, match="takes a real number, got str"):
+        results.record("x", "1.0")
+    with pytest.raises(TypeError, match="got bool"):
+        results.record("x", True)
+    with pytest.raises(ValueError, match="non-empty string name"):
+        results.record("", 1.0)
+    results._current.clear()
+    with pytest.raises(RuntimeError, match=r"call llmbook.start\(notebook, profile\)"):
+        results.record("x", 1.0)
+    with pytest.raises(FileNotFoundError, match="no results recorded for 'absent'"):
+        results.load("absent")
+
+
+def test_results_dir_default(monkeypatch, tmp_path):
+    monkeypatch.delenv(results.ENV_VAR, raising=False)
+    assert results.results_dir().parts[-2:] == ("llmbook", "results")
+
+
+def test_check_bands_reports_every_kind_of_problem():
+    recorded = {"profile": "ci", "results": {"a": {"value": 1.0}, "b": {"value": 5.0}, "c": {"value": 0.0}}}
+    expected = {"ci": {"a": {"min": 0.5, "max": 1.5}, "b": {"max": 4.0}, "d": {"min": 0}}}
+    problems = results.check_bands(recorded, expected)
+    assert any(p.startswith("b = 5.0 is outside its band [-inf, 4.0]") for p in problems)
+    assert any("d: expected a recorded value" in p for p in problems)
+    assert any("c was recorded but has no band" in p for p in problems)
+    assert not any(p.startswith("a") for p in problems)
+    assert results.check_bands(recorded, {"full": {}}) == ["no expected bands for profile 'ci'"]
+
+
+def test_book_style_and_figure():
+    plot.use_book_style()
+    import matplotlib
+
+    assert matplotlib.rcParams["axes.spines.top"] is False
+    fig, axes = plot.figure(ncols=2)
+    assert len(axes) == 2
+    axes[0].bar(["a", "b"], [1.0, 2.5])
+    plot.bar_labels(axes[0], "{:.1f}")
+    assert [t.get_text() for t in axes[0].texts] == ["1.0", "2.5"]
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_exercise_check_passes_fails_and_hints(capsys):
+    from llmbook import data
+
+    text = data.load("tinyshakespeare", "all")
+    assert exercises.check("00.1", len(set(text))) is True
+    assert "✅" in capsys.readouterr().out
+    assert exercises.check("00.1", len(set(text)) + 1) is False
+    out = capsys.readouterr().out
+    assert "❌" in out and "Hint:" in out
+    assert exercises.check("00.1", None) is False
+    assert "not attempted yet" in capsys.readouterr().out
+    assert exercises.check("00.3", "not a number") is False
+    assert "ValueError" in capsys.readouterr().out
+    with pytest.raises(KeyError, match="unknown exercise '99.9'"):
+        exercises.check("99.9", 1)
+
+
+def test_exercise_ids_are_unique():
+    exercises._load_all()
+    with pytest.raises(ValueError, match="registered twice"):
+        exercises.exercise("00.1", hint="dup")(lambda answer: True)
