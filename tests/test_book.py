@@ -112,6 +112,7 @@ def test_execute_reports_a_failing_cell_and_missing_bands(tmp_path):
     run = book.execute(failing, "ci", tmp_path)
     assert not run.ok and "raised ValueError: boom" in run.error
     assert run.output.is_file()
+    assert book._execute_many(tmp_path, [failing], "ci") is False  # what `python -m llmbook.book execute` reports
     nb.cells = nb.cells[:1]
     passing = tmp_path / "quiet.ipynb"
     nbformat.write(nb, str(passing))
@@ -122,3 +123,12 @@ def test_execute_reports_a_failing_cell_and_missing_bands(tmp_path):
     (tmp_path / "tests" / "expected" / "quiet.json").write_text('{"ci": {}}')
     assert book.check_results("quiet", "ci", tmp_path / "results", tmp_path / "tests" / "expected")[0].startswith(
         "no results recorded for 'quiet'")
+
+
+def test_command_line_normalize(tmp_path, capsys, monkeypatch):
+    path = _toy_notebook(tmp_path)
+    monkeypatch.chdir(ROOT)
+    assert book.main(["normalize", str(path)]) == 0
+    assert book.main(["normalize", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"normalized {path}", f"unchanged  {path}"]
+    assert book.is_normalized(path)

@@ -122,3 +122,15 @@ def test_screenshot_of_a_chapter(served, tmp_path):
     _browser("--virtual-time-budget=20000", "--window-size=1280,1600", "--hide-scrollbars",
              f"--screenshot={target}", f"{served}/notebooks/00_how_to_use.html", tmp_path=tmp_path)
     assert target.is_file() and target.stat().st_size > 20_000  # a rendered page, not a blank image
+
+
+def test_student_edition_builds_without_solutions(html, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    assert book.main(["student"]) == 0
+    student_html = ROOT / "_build" / "student" / "_build" / "html"
+    teacher_page = (html / "notebooks" / "00_how_to_use.html").read_text(encoding="utf-8")
+    student_page = (student_html / "notebooks" / "00_how_to_use.html").read_text(encoding="utf-8")
+    # myst-nb marks each cell with its tags as classes: tag_solution on the solution cells
+    assert teacher_page.count("tag_solution") >= 3 and "tag_solution" not in student_page
+    assert student_page.count("cell docutils container") == teacher_page.count("cell docutils container") - teacher_page.count("tag_solution")
+    assert "student notebooks in" in capsys.readouterr().out
