@@ -1,0 +1,334 @@
+"""Byte-level byte-pair encoding (BPE), trained from scratch.
+
+BPE (Sennrich et al., 2016) starts from a small alphabet and repeatedly *merges* the most frequent
+adjacent pair of tokens into a new token. Byte-level BPE (GPT-2, Radford et al., 2019) takes the 256
+byte values as the alphabet, so every string, in any script, is encodable and nothing is ever
+"unknown". Training follows GPT-2: the text is first cut into chunks by a regular expression (words
+with their leading space, numbers, punctuation runs, whitespace), and merges never cross a chunk.
+
+This module holds the machinery that :class:`BPETokenizer` (trained here) and
+:class:`llmbook.tokenizers.GPT2Tokenizer` (OpenAI's files) share:
+
+* :class:`ByteLevelBPE` encodes and decodes with any byte-level vocabulary and list of merges;
+* :class:`BPETokenizer` adds :meth:`BPETokenizer.train`, :meth:`~BPETokenizer.save` and
+  :meth:`~BPETokenizer.load`.
+
+Ties between equally frequent pairs go to the smallest pair of ids, ``min(pairs, key=lambda p:
+(-count[p], p))``, so training is deterministic.
+"""
+from __future__ import annotations
+
+import heapq
+import json
+import operator
+import warnings
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import regex
+
+__all__ = ["GPT2_SPLIT_PATTERN", "ByteLevelBPE", "BPETokenizer", "pretokenize", "merge_pair", "pair_counts"]
+
+# GPT-2's pre-tokenizer (OpenAI's encoder.py): contractions, optional space + letters, optional space +
+# digits, optional space + other symbols, whitespace not followed by a non-space, other whitespace.
+GPT2_SPLIT_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+FORMAT_VERSION = "llmbook-bpe-1"
+_CACHE_LIMIT = 200_000  # chunks kept in an encoder's cache before it is cleared
+
+
+def pretokenize(text: str, pattern: str = GPT2_SPLIT_PATTERN) -> list[str]:
+    """Cut ``text`` into the chunks that BPE merges never cross (GPT-2's regular expression by default).
+
+    ``"".join(pretokenize(text)) == text`` for every string: the pattern's last branch matches any
+    whitespace and its other branches everything else.
+    """
+    return regex.findall(pattern, text)
+
+
+def pair_counts(ids: Sequence[int], counts: dict | None = None, weight: int = 1) -> dict[tuple[int, int], int]:
+    """Add ``weight`` for each adjacent pair of ``ids`` to ``counts`` (a new dict if ``None``); return it.
+
+    Overlapping pairs count each time: ``(a, a)`` occurs twice in ``[a, a, a]``.
+    """
+    counts = {} if counts is None else counts
+    for pair in zip(ids, ids[1:]):
+        counts[pair] = counts.get(pair, 0) + weight
+    return counts
+
+
+def merge_pair(ids: Sequence[int], pair: tuple[int, int], new_id: int) -> list[int]:
+    """Replace each occurrence of ``pair`` in ``ids``, scanning left to right, by ``new_id``.
+
+    >>> merge_pair([1, 1, 1, 2], (1, 1), 9)
+    [9, 1, 2]
+    """
+    out, i, n = [], 0, len(ids)
+    first, second = pair
+    while i < n:
+        if i < n - 1 and ids[i] == first and ids[i + 1] == second:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+class ByteLevelBPE:
+    """Encode ``str -> list[int]`` and decode ``list[int] -> str`` with a byte-level BPE vocabulary.
+
+    Args:
+        vocab: token id -> the bytes it stands for. Each of the 256 single bytes must be a token.
+        merges: the merges in priority order (rank 0 first), as pairs of token ids ``(a, b)``; the merged
+            token ``vocab[a] + vocab[b]`` must be in ``vocab``.
+        pattern: the pre-tokenizer's regular expression (:data:`GPT2_SPLIT_PATTERN` by default).
+        special_tokens: strings encoded as one token each wherever they occur in the text
+            (e.g. GPT-2's ``"<|endoftext|>"``); their ids must be in ``vocab``.
+
+    Encoding a chunk applies, again and again, the merge of lowest rank among the chunk's adjacent
+    pairs, as GPT-2 does. Chunks repeat a lot in real text, so the result of each chunk is cached.
+    """
+
+    def __init__(
+        self,
+        vocab: dict[int, bytes],
+        merges: Sequence[tuple[int, int]],
+        pattern: str = GPT2_SPLIT_PATTERN,
+        special_tokens: dict[str, int] | None = None,
+    ):
+        self.vocab: dict[int, bytes] = dict(vocab)
+        self.merges: list[tuple[int, int]] = [tuple(m) for m in merges]
+        self.pattern = pattern
+        self.special_tokens: dict[str, int] = dict(special_tokens or {})
+        ids_of_bytes = {token: i for i, token in self.vocab.items()}
+        missing = [b for b in range(256) if bytes([b]) not in ids_of_bytes]
+        if missing:
+            raise ValueError(
+                f"a byte-level vocabulary needs a token for each of the 256 bytes; {len(missing)} are missing "
+                f"(first: {missing[:5]}). Add them to the vocabulary."
+            )
+        self._byte_ids = [ids_of_bytes[bytes([b])] for b in range(256)]
+        # pair -> (rank, id of the merged token): the table that encoding looks merges up in.
+        self._merge_table: dict[tuple[int, int], tuple[int, int]] = {}
+        for rank, (a, b) in enumerate(self.merges):
+            if a not in self.vocab or b not in self.vocab:
+                raise ValueError(f"merge {rank} {(a, b)} uses a token id that is not in the vocabulary")
+            merged = ids_of_bytes.get(self.vocab[a] + self.vocab[b])
+            if merged is None:
+                raise ValueError(
+                    f"merge {rank} {(a, b)} makes {self.vocab[a] + self.vocab[b]!r}, which is not in the vocabulary"
+                )
+            self._merge_table.setdefault((a, b), (rank, merged))
+        for text, i in self.special_tokens.items():
+            if i not in self.vocab:
+                raise ValueError(f"special token {text!r} has id {i}, which is not in the vocabulary")
+        self._split = regex.compile(pattern)
+        self._special_split = (
+            regex.compile("(" + "|".join(regex.escape(s) for s in sorted(self.special_tokens, key=len, reverse=True)) + ")")
+            if self.special_tokens
+            else None
+        )
+        self._cache: dict[str, list[int]] = {}
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of token ids (``max id + 1``; the ids are ``0 .. vocab_size - 1``)."""
+        return max(self.vocab) + 1
+
+    def __len__(self) -> int:
+        return self.vocab_size
+
+    def encode_chunk(self, chunk: bytes) -> list[int]:
+        """Encode one pre-tokenized chunk (as bytes): start from its bytes and apply merges by rank."""
+        ids = [self._byte_ids[b] for b in chunk]
+        table = self._merge_table
+        while len(ids) > 1:
+            # the adjacent pair with the lowest merge rank; pairs that are no merge rank as infinity
+            best_rank, best = None, None
+            for pair in zip(ids, ids[1:]):
+                entry = table.get(pair)
+                if entry is not None and (best_rank is None or entry[0] < best_rank):
+                    best_rank, best = entry[0], pair
+            if best is None:
+                break
+            ids = merge_pair(ids, best, table[best][1])
+        return ids
+
+    def _encode_ordinary(self, text: str) -> list[int]:
+        out: list[int] = []
+        cache = self._cache
+        for chunk in self._split.findall(text):
+            ids = cache.get(chunk)
+            if ids is None:
+                ids = self.encode_chunk(chunk.encode("utf-8"))
+                if len(cache) >= _CACHE_LIMIT:
+                    cache.clear()
+                cache[chunk] = ids
+            out.extend(ids)
+        return out
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text``: ``str -> list[int]`` of length ``(n_tokens,)``."""
+        if not isinstance(text, str):
+            raise TypeError(f"encode() takes a str, got {type(text).__name__}; decode bytes with .decode('utf-8') first")
+        if self._special_split is None:
+            return self._encode_ordinary(text)
+        out: list[int] = []
+        for i, part in enumerate(self._special_split.split(text)):
+            if i % 2:  # the odd parts are the special tokens that split() captured
+                out.append(self.special_tokens[part])
+            elif part:
+                out.extend(self._encode_ordinary(part))
+        return out
+
+    def decode_bytes(self, ids: Iterable[int]) -> bytes:
+        """The bytes that ``ids`` stand for. Raises ``ValueError`` naming the first unknown id."""
+        vocab, ids = self.vocab, list(ids)
+        try:
+            ids = [operator.index(i) for i in ids]  # ints, NumPy ints and 0-d integer tensors; not floats
+        except TypeError:
+            bad = next(i for i in ids if not hasattr(i, "__index__"))
+            raise ValueError(f"token ids must be integers, got {type(bad).__name__} {bad!r}") from None
+        try:
+            return b"".join([vocab[i] for i in ids])
+        except KeyError as exc:
+            raise ValueError(
+                f"unknown token id {exc.args[0]}: this tokenizer's ids are 0..{self.vocab_size - 1}; "
+                f"was the sequence encoded with another tokenizer?"
+            ) from None
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """The text of ``ids`` (``list[int] -> str``). Bytes that do not form valid UTF-8 on their own (a
+        sequence cut inside a character) become U+FFFD, as in GPT-2; whole encodings round-trip exactly."""
+        return self.decode_bytes(ids).decode("utf-8", errors="replace")
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The bytes of one token."""
+        return self.decode_bytes([token_id])
+
+
+class BPETokenizer(ByteLevelBPE):
+    """Byte-level BPE with ids ``0..255`` for the bytes and ``256 + i`` for the token made by merge ``i``.
+
+    >>> tok = BPETokenizer.train("low lower lowest " * 50, vocab_size=260)
+    >>> tok.decode(tok.encode("lowest")) == "lowest"
+    True
+    """
+
+    def __init__(self, merges: Sequence[tuple[int, int]] = (), pattern: str = GPT2_SPLIT_PATTERN):
+        vocab = {i: bytes([i]) for i in range(256)}
+        for i, (a, b) in enumerate(merges):
+            if a not in vocab or b not in vocab:
+                raise ValueError(
+                    f"merge {i} {(a, b)} refers to a token that does not exist yet (ids must be < {256 + i})"
+                )
+            vocab[256 + i] = vocab[a] + vocab[b]
+        super().__init__(vocab, merges, pattern)
+
+    @classmethod
+    def train(
+        cls, text: str, vocab_size: int, pattern: str = GPT2_SPLIT_PATTERN, verbose: bool = False
+    ) -> "BPETokenizer":
+        """Learn ``vocab_size - 256`` merges from ``text``.
+
+        Pair counts are kept up to date *incrementally*: a merge only touches the chunks that contain the
+        merged pair, so training costs about the number of affected chunks per merge, not a recount of the
+        corpus. Distinct chunks are counted once with their frequency. If the text runs out of pairs
+        before ``vocab_size`` is reached, training stops early with a warning.
+
+        Args:
+            text: the training corpus (non-empty).
+            vocab_size: the final number of tokens, at least 256 (the byte alphabet).
+            pattern: the pre-tokenizer's regular expression.
+            verbose: print each merge.
+        """
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+            raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__} {vocab_size!r}")
+        if vocab_size < 256:
+            raise ValueError(
+                f"vocab_size={vocab_size} is below the byte alphabet: a byte-level BPE has 256 byte tokens "
+                f"before any merge, so use vocab_size >= 256 (256 + the number of merges)"
+            )
+        if not isinstance(text, str):
+            raise TypeError(f"train() takes the corpus as a str, got {type(text).__name__}")
+        if not text:
+            raise ValueError("empty training corpus: BPE learns its merges from text, pass a non-empty string")
+
+        # Distinct chunks ("words") and how often each occurs: merges never cross a chunk.
+        chunk_freq = Counter(regex.findall(pattern, text))
+        words: list[list[int]] = [list(chunk.encode("utf-8")) for chunk in chunk_freq]
+        freqs: list[int] = list(chunk_freq.values())
+
+        counts: dict[tuple[int, int], int] = {}
+        where: dict[tuple[int, int], set[int]] = defaultdict(set)  # pair -> indices of words containing it
+        for w, (word, freq) in enumerate(zip(words, freqs)):
+            for pair in zip(word, word[1:]):
+                counts[pair] = counts.get(pair, 0) + freq
+                where[pair].add(w)
+        # A max-heap of (-count, pair) with lazy deletion: stale entries are skipped when popped.
+        heap = [(-c, p) for p, c in counts.items()]
+        heapq.heapify(heap)
+
+        merges: list[tuple[int, int]] = []
+        for new_id in range(256, vocab_size):
+            best = None
+            while heap:
+                neg, pair = heapq.heappop(heap)
+                if counts.get(pair) == -neg:
+                    best = pair
+                    break
+            if best is None:
+                warnings.warn(
+                    f"the training text has no pair left to merge after {len(merges)} merges: the vocabulary has "
+                    f"{256 + len(merges)} tokens, not the {vocab_size} asked for (train on more text)",
+                    stacklevel=2,
+                )
+                break
+            merges.append(best)
+            if verbose:
+                print(f"merge {len(merges)}: {best} -> {new_id} ({-neg} occurrences)")
+            changed: set[tuple[int, int]] = set()
+            for w in where.pop(best):
+                word, freq = words[w], freqs[w]
+                merged = merge_pair(word, best, new_id)
+                if len(merged) == len(word):
+                    continue  # stale index: the pair left this word in an earlier merge
+                # Take the word's old pairs out of the counts and put its new pairs in.
+                for pair in zip(word, word[1:]):
+                    counts[pair] -= freq
+                    changed.add(pair)
+                for pair in zip(merged, merged[1:]):
+                    counts[pair] = counts.get(pair, 0) + freq
+                    where[pair].add(w)
+                    changed.add(pair)
+                words[w] = merged
+            for pair in changed:
+                c = counts[pair]
+                if c > 0:
+                    heapq.heappush(heap, (-c, pair))
+                else:
+                    del counts[pair]
+        return cls(merges, pattern)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the merges and the pattern to ``path`` as JSON; :meth:`load` reads it back."""
+        path = Path(path)
+        payload = {"format": FORMAT_VERSION, "pattern": self.pattern, "merges": [list(m) for m in self.merges]}
+        path.write_text(json.dumps(payload), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "BPETokenizer":
+        """Read a tokenizer written by :meth:`save`."""
+        path = Path(path)
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not a tokenizer saved by BPETokenizer.save (invalid JSON: {exc})") from None
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+            raise ValueError(
+                f"{path} is not a tokenizer saved by BPETokenizer.save (expected format {FORMAT_VERSION!r})"
+            )
+        return cls([tuple(m) for m in payload["merges"]], payload["pattern"])
