@@ -10,13 +10,13 @@ chapter. A notebook begins with::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+# Nothing heavy is imported here, so that `import llmbook.metrics` (NumPy only) does not load torch.
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
-from . import device as _device
-from . import plot as _plot
-from . import profiles as _profiles
-from . import results as _results
+    from .profiles import Sizes
 
 __version__ = "0.1.0"
 __all__ = ["start", "Run", "__version__"]
@@ -30,12 +30,17 @@ class Run:
     profile: str
     seed: int
     device: torch.device
-    sizes: _profiles.Sizes
+    sizes: Sizes
 
 
 def start(notebook: str, profile: str = "ci", seed: int = 0, device: str | None = None) -> Run:
     """Set up a notebook run: check the profile, seed everything, pick the device, apply the figure
     style and start recording results. Returns a :class:`Run` with the sizes of this profile."""
+    from . import device as _device
+    from . import plot as _plot
+    from . import profiles as _profiles
+    from . import results as _results
+
     _profiles.check_profile(profile)
     sizes = _profiles.sizes(notebook, profile)
     _device.seed_everything(seed)
