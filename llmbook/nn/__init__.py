@@ -1,0 +1,33 @@
+"""``llmbook.nn``: the building blocks of every Transformer in the book (chapter 3).
+
+Layout is batch-first: ``(batch, seq, d_model)``; per-head tensors are ``(batch, heads, seq, head_dim)``.
+Boolean attention masks mean **True = may attend** (as in ``F.scaled_dot_product_attention``), except
+``key_padding_mask``, which means **True = padding** (as in ``torch.nn.MultiheadAttention``).
+"""
+from .attention import KVCache, LayerKVCache, MultiHeadAttention, causal_mask, scaled_dot_product_attention
+from .blocks import TransformerBlock, TransformerDecoder, TransformerEncoder
+from .feedforward import ACTIVATIONS, FeedForward
+from .interop import load_torch_decoder_layer, load_torch_encoder_layer, load_torch_multihead_attention
+from .norm import NORMS, RMSNorm
+from .position import RotaryEmbedding, SinusoidalPositionalEncoding, rotate_half
+
+__all__ = [
+    "scaled_dot_product_attention",
+    "causal_mask",
+    "KVCache",
+    "LayerKVCache",
+    "MultiHeadAttention",
+    "SinusoidalPositionalEncoding",
+    "RotaryEmbedding",
+    "rotate_half",
+    "FeedForward",
+    "ACTIVATIONS",
+    "RMSNorm",
+    "NORMS",
+    "TransformerBlock",
+    "TransformerEncoder",
+    "TransformerDecoder",
+    "load_torch_multihead_attention",
+    "load_torch_encoder_layer",
+    "load_torch_decoder_layer",
+]
