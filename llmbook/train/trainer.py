@@ -1,0 +1,390 @@
+"""The training loop: one readable ``Trainer`` for a causal language model.
+
+Each optimizer step:
+
+1. for each of ``grad_accum_steps`` micro-batches: cut random windows (:func:`get_batch`), run the
+   forward pass under ``autocast`` (bf16/fp16 on a GPU), divide the loss by the number of
+   micro-batches and back-propagate (gradients add up across micro-batches);
+2. clip the global gradient norm (after un-scaling, with fp16's ``GradScaler``);
+3. AdamW step with the learning rate of the warmup + cosine schedule; zero the gradients.
+
+Every ``eval_interval`` steps it estimates the train and validation loss on fixed windows, records a
+sample if asked, checks early stopping and writes a checkpoint. Evaluation and sampling run inside
+``torch.random.fork_rng`` and use their own generators, so *how often* you evaluate never changes the
+training trajectory, and a run stopped at step ``k``, saved, loaded and continued is bit-identical to
+an uninterrupted one.
+
+Under ``torchrun`` the same code runs data-parallel with DDP: ``batch_size`` is always the *global*
+batch, split evenly over the processes, so a run gives the same losses with 1 or N processes.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .. import device as _device
+from . import checkpoint as _ckpt
+from .batching import get_batch, shard_rows
+from .distributed import DistInfo, all_reduce_mean
+from .optim import WarmupCosineSchedule, configure_optimizer
+
+__all__ = ["TrainConfig", "History", "Trainer", "PRECISION_DTYPES"]
+
+PRECISION_DTYPES = {"fp32": None, "bf16-mixed": torch.bfloat16, "fp16-mixed": torch.float16}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (nanoGPT's names where they exist).
+
+    ``batch_size`` is the global number of windows per micro-batch (split over DDP processes); one
+    optimizer step sees ``batch_size * grad_accum_steps * block_size`` tokens.
+    """
+
+    max_steps: int = 2000
+    batch_size: int = 12
+    block_size: int = 64
+    grad_accum_steps: int = 1
+    lr: float = 1e-3
+    min_lr: float | None = None  # default lr / 10 (nanoGPT)
+    warmup_steps: int = 100
+    lr_decay_steps: int | None = None  # default max_steps
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float | None = 1.0
+    precision: str = "fp32"  # "fp32", "bf16-mixed" or "fp16-mixed" (CUDA only)
+    eval_interval: int | None = 250
+    eval_steps: int = 20  # batches per split in one evaluation (nanoGPT's eval_iters)
+    eval_batch_size: int | None = None  # default batch_size
+    log_interval: int = 10
+    early_stopping_patience: int | None = None  # evaluations without improvement before stopping
+    early_stopping_min_delta: float = 0.0
+    keep_best: bool = False  # keep a copy of the best weights (see Trainer.restore_best)
+    sample_interval: int | None = None  # call sample_fn every this many steps (at evaluations)
+    checkpoint_dir: str | None = None
+    checkpoint_interval: int | None = None
+    seed: int = 0  # seeds the batch generator (seed the model init yourself, before building it)
+    compile: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        positive = {"max_steps": self.max_steps, "batch_size": self.batch_size, "block_size": self.block_size,
+                    "grad_accum_steps": self.grad_accum_steps, "eval_steps": self.eval_steps,
+                    "log_interval": self.log_interval}
+        for name, value in positive.items():
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be a positive int, got {value!r}")
+        if self.precision not in PRECISION_DTYPES:
+            raise ValueError(f"unknown precision {self.precision!r}: use one of {sorted(PRECISION_DTYPES)}")
+        if self.lr <= 0 or (self.min_lr is not None and not 0 <= self.min_lr <= self.lr):
+            raise ValueError(f"need lr > 0 and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ValueError(f"grad_clip must be positive or None (no clipping), got {self.grad_clip}")
+        if self.early_stopping_patience is not None and not self.eval_interval:
+            raise ValueError("early stopping needs evaluations: set eval_interval as well as early_stopping_patience")
+        self.betas = tuple(self.betas)
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch_size * self.grad_accum_steps * self.block_size
+
+
+@dataclass
+class History:
+    """What happened during training, as plain lists for plotting.
+
+    Per step: ``step``, ``lr``, ``train_loss`` (the mean over the step's micro-batches and processes).
+    Per log interval: ``throughput_step``, ``tokens_per_s``. Per evaluation: ``eval_step``,
+    ``eval_train_loss``, ``val_loss``. Samples: ``(step, text)``.
+    """
+
+    step: list[int] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    throughput_step: list[int] = field(default_factory=list)
+    tokens_per_s: list[float] = field(default_factory=list)
+    eval_step: list[int] = field(default_factory=list)
+    eval_train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    samples: list[tuple[int, str]] = field(default_factory=list)
+
+    def state_dict(self) -> dict[str, list]:
+        return copy.deepcopy(asdict(self))
+
+    def load_state_dict(self, state: dict[str, list]) -> None:
+        for name, values in state.items():
+            setattr(self, name, [tuple(v) if name == "samples" else v for v in values])
+
+
+class Trainer:
+    """Train ``model`` (``forward(idx, targets) -> (logits, loss)``) on a stream of token ids.
+
+    >>> trainer = Trainer(model, train_ids, val_ids, TrainConfig(max_steps=500, progress=False))
+    >>> history = trainer.train()                    # or trainer.train(until_step=200), then more later
+    >>> trainer.save_checkpoint("ckpt"); trainer.load_checkpoint("ckpt")
+
+    Args:
+        model: the module to train (moved to ``device``; wrapped in DDP under torchrun).
+        train_data, val_data: 1-D integer tensors of token ids (kept on the CPU; batches are copied over).
+        config: a :class:`TrainConfig`.
+        device: default: GPU ``LOCAL_RANK`` under torchrun with CUDA, else :func:`llmbook.device.pick_device`.
+        sample_fn: ``sample_fn(model) -> str`` called every ``sample_interval`` steps (text goes to the history).
+        callbacks: each called as ``callback(trainer, record)`` after every evaluation, with
+            ``record = {"step", "train_loss", "val_loss"}``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_data: torch.Tensor,
+        val_data: torch.Tensor | None = None,
+        config: TrainConfig | None = None,
+        *,
+        device: torch.device | str | None = None,
+        sample_fn: Callable[[nn.Module], str] | None = None,
+        callbacks: tuple[Callable[["Trainer", dict], Any], ...] | list = (),
+    ):
+        self.config = config = config or TrainConfig()
+        self.dist = DistInfo.from_env()
+        if self.dist.enabled and not torch.distributed.is_initialized():
+            raise RuntimeError("WORLD_SIZE > 1 but no process group: call llmbook.train.init_distributed() first")
+        shard_rows(config.batch_size, self.dist.rank, self.dist.world_size)  # fails early on a bad split
+        if device is None:
+            device = f"cuda:{self.dist.local_rank}" if (self.dist.enabled and torch.cuda.is_available()) else _device.pick_device()
+        self.device = torch.device(device)
+        self.device_type = self.device.type
+        if config.precision == "fp16-mixed" and self.device_type != "cuda":
+            raise ValueError("precision 'fp16-mixed' needs a CUDA GPU (fp16 autocast + GradScaler); use 'bf16-mixed' or 'fp32' here")
+        for name, data in (("train_data", train_data), ("val_data", val_data)):
+            if data is not None and len(data) <= config.block_size:
+                raise ValueError(f"{name} has {len(data)} tokens, fewer than block_size + 1 = {config.block_size + 1}")
+        self.train_data, self.val_data = train_data, val_data
+        self.raw_model = model.to(self.device)
+        self.model: nn.Module = self.raw_model
+        if config.compile:
+            self.model = torch.compile(self.model)
+        self.eval_model = self.model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device_type == "cuda" else None
+            self.model = DDP(self.model, device_ids=ids)
+        self.optimizer = configure_optimizer(self.raw_model, config.lr, config.weight_decay, config.betas,
+                                             device_type=self.device_type)
+        min_lr = config.min_lr if config.min_lr is not None else config.lr / 10
+        self.scheduler = WarmupCosineSchedule(self.optimizer, config.warmup_steps,
+                                              config.lr_decay_steps or config.max_steps, min_lr / config.lr)
+        self.scaler = torch.amp.GradScaler(self.device_type if self.device_type == "cuda" else "cpu",
+                                           enabled=config.precision == "fp16-mixed")
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.sample_fn, self.callbacks = sample_fn, list(callbacks)
+        self.step = 0
+        self.history = History()
+        self.best_val_loss = math.inf
+        self.best_step = -1
+        self.evals_without_improvement = 0
+        self.stopped_early = False
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    # ------------------------------------------------------------------ pieces of the loop
+
+    def autocast(self):
+        """The mixed-precision context of this run (a no-op for fp32)."""
+        dtype = PRECISION_DTYPES[self.config.precision]
+        if dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device_type, dtype=dtype)
+
+    def _batch(self, data: torch.Tensor, batch_size: int, generator: torch.Generator):
+        return get_batch(data, self.config.block_size, batch_size, generator, device=self.device,
+                         rank=self.dist.rank, world_size=self.dist.world_size)
+
+    def train_step(self) -> torch.Tensor:
+        """One optimizer step (all micro-batches); returns this process's mean loss (a detached tensor)."""
+        cfg = self.config
+        loss_sum = torch.zeros((), device=self.device)
+        for micro in range(cfg.grad_accum_steps):
+            x, y = self._batch(self.train_data, cfg.batch_size, self.generator)
+            last = micro == cfg.grad_accum_steps - 1
+            # Under DDP, skip the gradient all-reduce on all but the last micro-batch.
+            sync = nullcontext() if (last or not self.dist.enabled) else self.model.no_sync()
+            with sync:
+                with self.autocast():
+                    _, loss = self.model(x, y)
+                loss = loss / cfg.grad_accum_steps
+                self.scaler.scale(loss).backward()
+            loss_sum += loss.detach().float()
+        if cfg.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the fp16-scaled ones
+            torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.step += 1
+        return loss_sum
+
+    @torch.no_grad()
+    def estimate_loss(self, data: torch.Tensor, n_batches: int | None = None, seed: int | None = None) -> float:
+        """Mean loss over ``n_batches`` fixed random windows of ``data`` (the same windows at every call)."""
+        cfg = self.config
+        n_batches = n_batches or cfg.eval_steps
+        generator = torch.Generator().manual_seed(cfg.seed + 1 if seed is None else seed)
+        was_training = self.raw_model.training
+        self.raw_model.eval()
+        total = torch.zeros((), device=self.device)
+        for _ in range(n_batches):
+            x, y = self._batch(data, cfg.eval_batch_size or cfg.batch_size, generator)
+            with self.autocast():
+                _, loss = self.eval_model(x, y)
+            total += loss.float()
+        self.raw_model.train(was_training)
+        return all_reduce_mean(total / n_batches).item()
+
+    def evaluate(self) -> dict[str, float]:
+        """Estimate train and validation loss, append them to the history, run callbacks and early stopping."""
+        with torch.random.fork_rng(devices=self._rng_devices()):
+            train_loss = self.estimate_loss(self.train_data, seed=self.config.seed + 1)
+            val_loss = self.estimate_loss(self.val_data, seed=self.config.seed + 2) if self.val_data is not None else math.nan
+        h = self.history
+        h.eval_step.append(self.step)
+        h.eval_train_loss.append(train_loss)
+        h.val_loss.append(val_loss)
+        record = {"step": self.step, "train_loss": train_loss, "val_loss": val_loss}
+        monitored = val_loss if self.val_data is not None else train_loss
+        if monitored < self.best_val_loss - self.config.early_stopping_min_delta:
+            self.best_val_loss, self.best_step, self.evals_without_improvement = monitored, self.step, 0
+            if self.config.keep_best:
+                self.best_state = {k: v.detach().clone() for k, v in self.raw_model.state_dict().items()}
+        else:
+            self.evals_without_improvement += 1
+        patience = self.config.early_stopping_patience
+        if patience is not None and self.evals_without_improvement >= patience:
+            self.stopped_early = True
+        for callback in self.callbacks:
+            callback(self, record)
+        return record
+
+    def sample(self) -> str:
+        """Call ``sample_fn`` on the model in eval mode, without disturbing the training RNG."""
+        if self.sample_fn is None:
+            raise ValueError("no sample_fn was given to the Trainer")
+        with torch.random.fork_rng(devices=self._rng_devices()):
+            was_training = self.raw_model.training
+            self.raw_model.eval()
+            text = self.sample_fn(self.raw_model)
+            self.raw_model.train(was_training)
+        self.history.samples.append((self.step, text))
+        return text
+
+    def restore_best(self) -> None:
+        """Put back the weights of the best evaluation (needs ``keep_best=True``)."""
+        if self.best_state is None:
+            raise ValueError("no best weights were kept: set TrainConfig(keep_best=True) and evaluate at least once")
+        self.raw_model.load_state_dict(self.best_state)
+
+    def _rng_devices(self) -> list[int]:
+        return [self.device.index or 0] if self.device_type == "cuda" else []
+
+    # ------------------------------------------------------------------ the loop
+
+    def train(self, until_step: int | None = None) -> History:
+        """Train until ``self.step == until_step`` (default ``config.max_steps``) or early stopping."""
+        from tqdm import tqdm  # plain text bar: works in terminals, notebooks and logs alike
+
+        cfg = self.config
+        target = cfg.max_steps if until_step is None else until_step
+        if target > cfg.max_steps:
+            raise ValueError(f"until_step={target} is past max_steps={cfg.max_steps} (the schedule ends there)")
+        self.raw_model.train()
+        show = cfg.progress and self.dist.is_main
+        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not show, desc="train", leave=True)
+        if cfg.eval_interval and self.step == 0 and 0 not in self.history.eval_step:
+            self.evaluate()
+        pending: list[tuple[int, float, torch.Tensor]] = []
+        t0, steps_in_window = time.perf_counter(), 0
+        try:
+            while self.step < target and not self.stopped_early:
+                lr = self.optimizer.param_groups[0]["lr"]
+                pending.append((self.step + 1, lr, self.train_step()))
+                steps_in_window += 1
+                end = self.step == target
+                evaluate_now = bool(cfg.eval_interval) and (self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps)
+                if self.step % cfg.log_interval == 0 or end or evaluate_now:
+                    loss = self._flush(pending)
+                    tokens_per_s = steps_in_window * cfg.tokens_per_step / max(time.perf_counter() - t0, 1e-9)
+                    self.history.throughput_step.append(self.step)
+                    self.history.tokens_per_s.append(tokens_per_s)
+                    bar.update(steps_in_window)
+                    bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tokens_per_s:,.0f}", lr=f"{lr:.2e}")
+                    steps_in_window = 0
+                if evaluate_now:
+                    record = self.evaluate()
+                    if show:
+                        bar.write(f"step {self.step}: train {record['train_loss']:.4f}, val {record['val_loss']:.4f}")
+                if self.sample_fn is not None and cfg.sample_interval and self.step % cfg.sample_interval == 0:
+                    text = self.sample()
+                    if show:
+                        bar.write(f"--- sample at step {self.step} ---\n{text}")
+                if cfg.checkpoint_dir and cfg.checkpoint_interval and self.step % cfg.checkpoint_interval == 0:
+                    self.save_checkpoint(cfg.checkpoint_dir)
+                if evaluate_now or steps_in_window == 0:
+                    t0 = time.perf_counter()  # evaluation, sampling and saving are not training time
+            if pending:
+                self._flush(pending)
+        finally:
+            bar.close()
+        return self.history
+
+    def _flush(self, pending: list) -> float:
+        """Move the pending per-step losses to the history (one device sync and one all-reduce)."""
+        losses = all_reduce_mean(torch.stack([loss for _, _, loss in pending])).tolist()
+        for (step, lr, _), loss in zip(pending, losses):
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"training diverged at step {step}: the loss is {loss}; lower the learning rate, "
+                    f"enable gradient clipping or use bf16 instead of fp16"
+                )
+            self.history.step.append(step)
+            self.history.lr.append(lr)
+            self.history.train_loss.append(loss)
+        pending.clear()
+        return losses[-1]
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _trainer_state(self) -> dict[str, Any]:
+        return {"history": self.history.state_dict(), "config": asdict(self.config),
+                "best_val_loss": self.best_val_loss, "best_step": self.best_step,
+                "evals_without_improvement": self.evals_without_improvement, "stopped_early": self.stopped_early}
+
+    def save_checkpoint(self, path: str | None = None) -> None:
+        """Save model, optimizer, scheduler, scaler, RNG states, step and history (main process only)."""
+        path = path or self.config.checkpoint_dir
+        if path is None:
+            raise ValueError("no checkpoint path: pass one or set TrainConfig.checkpoint_dir")
+        if self.dist.is_main:
+            _ckpt.save_checkpoint(path, self.raw_model, self.optimizer, self.scheduler, step=self.step,
+                                  generator=self.generator, scaler=self.scaler, extra=self._trainer_state())
+        if self.dist.enabled:
+            torch.distributed.barrier()
+
+    def load_checkpoint(self, path: str) -> None:
+        """Restore everything :meth:`save_checkpoint` saved; training then continues bit-identically."""
+        loaded = _ckpt.load_checkpoint(path, self.raw_model, self.optimizer, self.scheduler,
+                                       generator=self.generator, scaler=self.scaler)
+        self.step = loaded["step"]
+        extra = loaded["extra"]
+        self.history = History()
+        self.history.load_state_dict(extra.get("history", {}))
+        self.best_val_loss = extra.get("best_val_loss", math.inf)
+        self.best_step = extra.get("best_step", -1)
+        self.evals_without_improvement = extra.get("evals_without_improvement", 0)
+        self.stopped_early = extra.get("stopped_early", False)
