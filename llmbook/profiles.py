@@ -17,9 +17,178 @@ PROFILES = ("ci", "full")
 
 # notebook stem -> profile -> sizes. Keys are free-form but say what they size (steps, n_layer, fraction...).
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
+    "03_attention": {
+        "ci": {
+            "dk_values": [1, 4, 16, 64, 256, 1024], "variance_samples": 2000, "n_keys": 16,
+            "pe_positions": 128, "rope_positions": 500, "residual_depth": 24,
+            "ln_experiment": {"n_layers": 6, "d_model": 64, "steps": 60, "batch_size": 16, "block_size": 32,
+                              "lrs": [1e-3, 3e-3, 1e-2]},
+            "char_lm": {"d_model": 64, "n_layers": 2, "n_heads": 4, "steps": 300, "lr": 3e-3, "batch_size": 32,
+                        "block_size": 64, "eval_batches": 10},
+            "heatmap_chars": 40, "gen_tokens": 40, "kv_prompt_chars": 256,
+            "cost": {"seq_lens": [128, 256, 512, 1024, 2048], "heads": 4, "head_dim": 64, "repeats": 3},
+            "bench": {"batch": 8, "seq": 256, "d_model": 256, "n_heads": 8, "rounds": 5},
+        },
+        "full": {
+            "dk_values": [1, 4, 16, 64, 256, 1024, 4096], "variance_samples": 20000, "n_keys": 16,
+            "pe_positions": 256, "rope_positions": 4000, "residual_depth": 48,
+            "ln_experiment": {"n_layers": 12, "d_model": 128, "steps": 300, "batch_size": 32, "block_size": 128,
+                              "lrs": [1e-3, 3e-3, 1e-2, 3e-2]},
+            "char_lm": {"d_model": 256, "n_layers": 4, "n_heads": 8, "steps": 2000, "lr": 1e-3, "batch_size": 64,
+                        "block_size": 256, "eval_batches": 50},
+            "heatmap_chars": 48, "gen_tokens": 200, "kv_prompt_chars": 1024,
+            "cost": {"seq_lens": [256, 512, 1024, 2048, 4096, 8192], "heads": 8, "head_dim": 64, "repeats": 10},
+            "bench": {"batch": 8, "seq": 256, "d_model": 256, "n_heads": 8, "rounds": 30},
+        },
+    },
+    "04_pretraining": {
+        # char / char_train: the tinyshakespeare GPT (GPTConfig and TrainConfig keywords; full = nanoGPT's
+        # shakespeare_char); bpe*: GPT-2 BPE on WikiText-2 (train_chars/val_chars: text kept, None = all);
+        # overfit*: early stopping on a small slice; scaling: widths trained for the same steps; lr_sweep;
+        # finetune: steps on WikiText-2 characters; ddp_steps: the torchrun demonstration.
+        "ci": {
+            "precision": "fp32",
+            "char": {"n_layer": 2, "n_head": 4, "n_embd": 64, "block_size": 64, "dropout": 0.0},
+            "char_train": {"max_steps": 200, "batch_size": 16, "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 20,
+                           "betas": (0.9, 0.99), "eval_interval": 50, "eval_steps": 4, "sample_interval": 100},
+            "sample_tokens": 120,
+            "bpe_train_chars": 200_000, "bpe_val_chars": 60_000,
+            "bpe": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 64, "dropout": 0.0},
+            "bpe_train": {"max_steps": 100, "batch_size": 8, "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 10,
+                          "betas": (0.9, 0.99), "eval_interval": 40, "eval_steps": 4},
+            "overfit_chars": 10_000,
+            "overfit": {"n_layer": 2, "n_head": 2, "n_embd": 48, "block_size": 32, "dropout": 0.0},
+            "overfit_train": {"max_steps": 400, "batch_size": 16, "lr": 5e-3, "min_lr": 5e-3, "warmup_steps": 10,
+                              "betas": (0.9, 0.99), "eval_interval": 20, "eval_steps": 4, "early_stopping_patience": 3,
+                              "keep_best": True},
+            "scaling_widths": [16, 32, 64],
+            "scaling": {"n_layer": 2, "n_head": 2, "block_size": 32},
+            "scaling_train": {"max_steps": 120, "batch_size": 16, "lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 15,
+                              "betas": (0.9, 0.99), "eval_interval": 50, "eval_steps": 4},
+            "lr_sweep": [3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
+            "lr_sweep_model": {"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 32},
+            "lr_sweep_train": {"max_steps": 60, "batch_size": 16, "warmup_steps": 6, "betas": (0.9, 0.99),
+                               "eval_interval": 60, "eval_steps": 4},
+            "finetune_train": {"max_steps": 60, "batch_size": 16, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 6,
+                               "betas": (0.9, 0.99), "eval_interval": 30, "eval_steps": 4},
+            "ddp_steps": 6,
+        },
+        "full": {
+            "precision": "bf16-mixed",
+            "char": {"n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256, "dropout": 0.2},
+            "char_train": {"max_steps": 5000, "batch_size": 64, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 100,
+                           "betas": (0.9, 0.99), "eval_interval": 250, "eval_steps": 200, "sample_interval": 1000},
+            "sample_tokens": 500,
+            "bpe_train_chars": None, "bpe_val_chars": None,
+            "bpe": {"n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256, "dropout": 0.2},
+            "bpe_train": {"max_steps": 2000, "batch_size": 32, "lr": 6e-4, "min_lr": 6e-5, "warmup_steps": 100,
+                          "betas": (0.9, 0.95), "eval_interval": 100, "eval_steps": 50},
+            "overfit_chars": 100_000,
+            "overfit": {"n_layer": 4, "n_head": 4, "n_embd": 256, "block_size": 128, "dropout": 0.0},
+            "overfit_train": {"max_steps": 5000, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-3, "warmup_steps": 100,
+                              "betas": (0.9, 0.99), "eval_interval": 100, "eval_steps": 20, "early_stopping_patience": 3,
+                              "keep_best": True},
+            "scaling_widths": [32, 64, 128, 192, 256, 384],
+            "scaling": {"n_layer": 4, "n_head": 4, "block_size": 128},
+            "scaling_train": {"max_steps": 2000, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 100,
+                              "betas": (0.9, 0.99), "eval_interval": 250, "eval_steps": 50},
+            "lr_sweep": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
+            "lr_sweep_model": {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 128},
+            "lr_sweep_train": {"max_steps": 1000, "batch_size": 32, "warmup_steps": 50, "betas": (0.9, 0.99),
+                               "eval_interval": 1000, "eval_steps": 50},
+            "finetune_train": {"max_steps": 1000, "batch_size": 64, "lr": 3e-4, "min_lr": 3e-5, "warmup_steps": 50,
+                               "betas": (0.9, 0.99), "eval_interval": 100, "eval_steps": 50},
+            "ddp_steps": 30,
+        },
+    },
+    "06_evaluation": {
+        # overfit: tiny MLP on SST-2 bag-of-words (train_n sentences, full-batch epochs); search_trials: per
+        # strategy (a k x k grid); piqa_n / mmlu_*: benchmark subsets (None = all; seeded draws otherwise);
+        # robust_*: PIQA items and noise rates for SmolLM2; efficiency: profile_model's shapes; batch_size: the
+        # harness's. The ci subsets keep SmolLM2 to about 10k tokens of forward passes on a 2-core CPU.
+        "ci": {
+            "overfit": {"train_n": 1000, "vocab": 2000, "hidden": 32, "epochs": 40, "lr": 1e-2},
+            "search_trials": 9,
+            "piqa_n": 100, "mmlu_subjects": ["management", "world_religions", "human_aging"], "mmlu_per_subject": 4,
+            "robust_n": 24, "robust_char_rates": [0.3], "robust_shuffle_rates": [1.0],
+            "efficiency": {"seq_len": 32, "batch_size": 4, "repeats": 2}, "batch_size": 16,
+        },
+        "full": {
+            "overfit": {"train_n": 1000, "vocab": 2000, "hidden": 32, "epochs": 40, "lr": 1e-2},
+            "search_trials": 25,
+            "piqa_n": None, "mmlu_subjects": None, "mmlu_per_subject": None, "robust_n": 500,
+            "robust_char_rates": [0.05, 0.1, 0.2, 0.3, 0.5], "robust_shuffle_rates": [0.25, 0.5, 1.0],
+            "efficiency": {"seq_len": 512, "batch_size": 16, "repeats": 5}, "batch_size": 64,
+        },
+    },
     "00_how_to_use": {
         "ci": {"text_fraction": 0.25, "top_k_chars": 20},
         "full": {"text_fraction": 1.0, "top_k_chars": 40},
+    },
+    "01_history": {
+        # eval_tokens: the first held-out tokens that every leaderboard row scores (None = the whole split);
+        # addk_values: the k of the add-k sweep; char / word: one spec per neural model (its shape, then
+        # training: steps, batch_size, block_size, lr); eval_interval / patience: early stopping on the
+        # development tokens (None = train for `steps` without evaluating); cpu_threads: torch threads on a
+        # CPU (None = PyTorch's default).
+        "ci": {
+            "eval_tokens": {"char": 30_000, "word": 6_000}, "addk_values": [0.001, 0.01, 0.1, 1.0],
+            "eval_interval": None, "eval_steps": 10, "patience": None, "cpu_threads": 1,
+            "char": {
+                "mlp": {"context_size": 8, "n_embd": 32, "n_hidden": 256, "dropout": 0.0,
+                        "steps": 150, "batch_size": 32, "block_size": 64, "lr": 2e-2},
+                "lstm": {"n_embd": 64, "n_hidden": 256, "n_layer": 1, "dropout": 0.0,
+                         "steps": 100, "batch_size": 32, "block_size": 64, "lr": 2e-2},
+                "transformer": {"n_layer": 2, "n_head": 4, "n_embd": 96, "dropout": 0.0,
+                                "steps": 300, "batch_size": 32, "block_size": 32, "lr": 5e-3},
+            },
+            "word": {
+                "mlp": {"context_size": 4, "n_embd": 64, "n_hidden": 128, "dropout": 0.0,
+                        "steps": 30, "batch_size": 16, "block_size": 32, "lr": 1e-2},
+                "lstm": {"n_embd": 64, "n_hidden": 128, "n_layer": 1, "dropout": 0.0,
+                         "steps": 30, "batch_size": 16, "block_size": 32, "lr": 2e-2},
+                "transformer": {"n_layer": 2, "n_head": 4, "n_embd": 64, "dropout": 0.0,
+                                "steps": 30, "batch_size": 16, "block_size": 32, "lr": 1e-2},
+            },
+        },
+        "full": {
+            "eval_tokens": {"char": None, "word": None}, "addk_values": [1e-4, 3e-4, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0],
+            "eval_interval": 250, "eval_steps": 20, "patience": 6, "cpu_threads": None,
+            "char": {
+                "mlp": {"context_size": 12, "n_embd": 32, "n_hidden": 1024, "dropout": 0.2,
+                        "steps": 8000, "batch_size": 256, "block_size": 64, "lr": 2e-3},
+                "lstm": {"n_embd": 128, "n_hidden": 512, "n_layer": 2, "dropout": 0.2,
+                         "steps": 4000, "batch_size": 64, "block_size": 128, "lr": 2e-3},
+                "transformer": {"n_layer": 6, "n_head": 6, "n_embd": 384, "dropout": 0.2, "precision": "bf16-mixed",
+                                "steps": 4000, "batch_size": 64, "block_size": 256, "lr": 1e-3},
+            },
+            "word": {
+                "mlp": {"context_size": 4, "n_embd": 128, "n_hidden": 512, "dropout": 0.5,
+                        "steps": 4000, "batch_size": 64, "block_size": 64, "lr": 1e-3},
+                "lstm": {"n_embd": 400, "n_hidden": 400, "n_layer": 2, "dropout": 0.5, "tie_weights": True,
+                         "steps": 6000, "batch_size": 32, "block_size": 64, "lr": 2e-3},
+                "transformer": {"n_layer": 4, "n_head": 4, "n_embd": 256, "dropout": 0.4,
+                                "steps": 6000, "batch_size": 32, "block_size": 128, "lr": 5e-4},
+            },
+        },
+    },
+    "02_tokenization": {
+        # naive_*: the recount-per-merge derivation; openai_check_chars: the string-level GPT-2 derivation;
+        # bpe_*: our BPE trained once on all of tinyshakespeare train, evaluated at each vocabulary size.
+        "ci": {"naive_chars": 200_000, "naive_merges": 40, "openai_check_chars": 50_000, "bpe_max_vocab": 2048,
+               "bpe_vocab_sizes": [256, 320, 384, 512, 768, 1024, 1536, 2048], "hf_vocab_sizes": [512, 1024, 2048]},
+        "full": {"naive_chars": 1_000_000, "naive_merges": 100, "openai_check_chars": 1_000_000, "bpe_max_vocab": 8192,
+                 "bpe_vocab_sizes": [256, 320, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192],
+                 "hf_vocab_sizes": [512, 1024, 2048, 4096, 8192]},
+    },
+    "05_metrics": {
+        # ppl_*: SmolLM2-135M on WikiText-2 test (ppl_tokens None = the whole split), one window, a stride sweep
+        # (stride == window first: disjoint windows); error_rate_*: the simulated MT systems A and B;
+        # rouge_documents: SQuAD paragraphs for ROUGE (the slice has 87).
+        "ci": {"ppl_tokens": 1280, "ppl_window": 256, "ppl_strides": [256, 128, 64], "ppl_batch": 1,
+               "error_rate_a": 0.10, "error_rate_b": 0.12, "rouge_documents": 30, "bootstrap_resamples": 1000},
+        "full": {"ppl_tokens": None, "ppl_window": 1024, "ppl_strides": [1024, 512, 256, 128], "ppl_batch": 16,
+                 "error_rate_a": 0.10, "error_rate_b": 0.12, "rouge_documents": 87, "bootstrap_resamples": 10_000},
     },
 }
 
