@@ -1,0 +1,41 @@
+"""Evaluating language models on benchmarks: log-likelihood scoring, few-shot prompts, accuracy with CIs.
+
+* :func:`multiple_choice` — lm-evaluation-harness style multiple-choice evaluation (``acc``, ``acc_norm``);
+* :func:`loglikelihoods` — the summed log-probability of continuations given contexts, batched;
+* :func:`piqa_items`, :func:`mmlu_items` — the benchmarks in lm-evaluation-harness's prompt formats;
+* :func:`strided_perplexity` — sliding-window perplexity of a long text (chapter "Metrics");
+* :func:`char_noise`, :func:`shuffle_words` — seeded perturbations for robustness tests;
+* :func:`profile_model`, :func:`flops_per_token` — parameters, FLOPs, latency, throughput, memory.
+"""
+from __future__ import annotations
+
+from .efficiency import EfficiencyReport, count_parameters, flops_per_token, matmul_parameters, profile_model
+from .multiple_choice import (
+    MultipleChoiceResult,
+    fewshot_contexts,
+    loglikelihoods,
+    mmlu_items,
+    multiple_choice,
+    piqa_items,
+    predict,
+)
+from .perplexity import strided_perplexity
+from .robustness import char_noise, shuffle_words
+
+__all__ = [
+    "EfficiencyReport",
+    "MultipleChoiceResult",
+    "char_noise",
+    "count_parameters",
+    "flops_per_token",
+    "matmul_parameters",
+    "profile_model",
+    "shuffle_words",
+    "fewshot_contexts",
+    "loglikelihoods",
+    "mmlu_items",
+    "multiple_choice",
+    "piqa_items",
+    "predict",
+    "strided_perplexity",
+]
