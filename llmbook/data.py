@@ -27,7 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["DataError", "DataFile", "REGISTRY", "DATASETS", "load", "path", "splits", "ENV_VAR"]
+__all__ = ["DataError", "DataFile", "REGISTRY", "DATASETS", "load", "path", "splits", "sha256_file", "ENV_VAR"]
 
 ENV_VAR = "LLMBOOK_DATA_DIR"
 CACHE_ENV_VAR = "LLMBOOK_CACHE_DIR"
@@ -69,7 +69,8 @@ def _cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "llmbook" / "data"
 
 
-def _sha256(file: Path) -> str:
+def sha256_file(file: Path) -> str:
+    """The sha256 hex digest of ``file``, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(file, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -78,7 +79,7 @@ def _sha256(file: Path) -> str:
 
 
 def _verified(file: Path, entry: DataFile, where: str) -> Path:
-    actual = _sha256(file)
+    actual = sha256_file(file)
     if actual != entry.sha256:
         raise DataError(
             f"{entry.name}: the copy in {where} ({file}) is corrupt: sha256 {actual} does not match the "

@@ -17,10 +17,10 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..nn import KVCache, TransformerBlock
+from .loss import next_token_loss
 
 __all__ = ["GPTConfig", "GPT", "sample_logits"]
 
@@ -172,11 +172,7 @@ class GPT(nn.Module):
         against ``targets`` ``(batch, seq)`` if given (target ``-1`` = ignore), else ``None``."""
         h = self.hidden_states(idx, kv_cache)
         logits = self.lm_head(h)
-        loss = None
-        if targets is not None:
-            if targets.shape != idx.shape:
-                raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}")
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
+        loss = next_token_loss(logits, idx, targets)
         return logits, loss
 
     @torch.no_grad()

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .gpt import sample_logits
+from .loss import next_token_loss
 
 __all__ = ["MLPLMConfig", "MLPLM"]
 
@@ -90,11 +91,7 @@ class MLPLM(nn.Module):
         logits = self.out(h)  # (batch, seq, vocab_size)
         if self.direct is not None:
             logits = logits + self.direct(x)
-        loss = None
-        if targets is not None:
-            if targets.shape != idx.shape:
-                raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}")
-            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+        loss = next_token_loss(logits, idx, targets)
         return logits, loss
 
     @torch.no_grad()

@@ -20,10 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .gpt import sample_logits
+from .loss import next_token_loss
 
 __all__ = ["RNNLMConfig", "RNNLM", "CELLS"]
 
@@ -99,11 +99,7 @@ class RNNLM(nn.Module):
         """Next-token logits ``(batch, seq, vocab_size)`` from a zero initial state, and the mean cross-entropy
         against ``targets`` ``(batch, seq)`` (``-1`` = ignore) if given, else ``None``."""
         logits, _ = self.run(idx)
-        loss = None
-        if targets is not None:
-            if targets.shape != idx.shape:
-                raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}")
-            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+        loss = next_token_loss(logits, idx, targets)
         return logits, loss
 
     @torch.no_grad()

@@ -15,7 +15,6 @@ checkpoint raises :class:`CheckpointError` and leaves the model, optimizer and R
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -29,6 +28,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from ..data import sha256_file
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state"]
 
@@ -82,14 +83,6 @@ def _unique_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return unique
 
 
-def _sha256(file: Path) -> str:
-    digest = hashlib.sha256()
-    with open(file, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _fsync(file: Path) -> None:
     with open(file, "rb") as f:
         os.fsync(f.fileno())
@@ -130,7 +123,7 @@ def save_checkpoint(
         )
         for name in (WEIGHTS, STATE):
             _fsync(tmp / name)
-        manifest = {"format": FORMAT, "step": int(step), "sha256": {n: _sha256(tmp / n) for n in (WEIGHTS, STATE)}}
+        manifest = {"format": FORMAT, "step": int(step), "sha256": {n: sha256_file(tmp / n) for n in (WEIGHTS, STATE)}}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         _fsync(tmp / MANIFEST)
         # Swap: move the old checkpoint aside, rename the new one into place, then delete the old one.
@@ -167,7 +160,7 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         file = path / name
         if not file.is_file():
             raise CheckpointError(f"checkpoint {str(path)!r} is missing {name}; it is incomplete, use another checkpoint")
-        if _sha256(file) != expected.get(name):
+        if sha256_file(file) != expected.get(name):
             raise CheckpointError(
                 f"checkpoint {str(path)!r} is corrupt: the sha256 of {name} does not match its manifest "
                 f"(truncated or modified file); use another checkpoint"
