@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..train.flops import forward_flops_per_token
+
 __all__ = ["EfficiencyReport", "count_parameters", "matmul_parameters", "flops_per_token", "profile_model"]
 
 
@@ -56,7 +58,7 @@ def flops_per_token(model: nn.Module, context_length: int) -> float:
     if isinstance(context_length, bool) or not isinstance(context_length, int) or context_length < 1:
         raise ValueError(f"context_length must be a positive int, got {context_length!r}")
     n_layer, d_attn = _attention_shape(model.config)
-    return 2.0 * matmul_parameters(model) + 4.0 * n_layer * context_length * d_attn
+    return forward_flops_per_token(matmul_parameters(model), n_layer, d_attn, context_length)
 
 
 @dataclass(frozen=True)

@@ -9,17 +9,28 @@ by the time taken and the accelerator's peak rate.
 """
 from __future__ import annotations
 
-__all__ = ["flops_per_token", "training_flops", "mfu", "PEAK_TFLOPS"]
+__all__ = ["forward_flops_per_token", "flops_per_token", "training_flops", "mfu", "PEAK_TFLOPS"]
 
 # dense bf16 peak rates in TFLOP/s (without sparsity), by device name fragment
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "A10": 125.0, "L4": 121.0, "V100": 125.0, "T4": 65.0}
 
 
-def flops_per_token(n_params: int, n_layer: int, n_embd: int, block_size: int) -> float:
-    """Training FLOPs per token: ``6 N + 12 L d T`` (PaLM appendix B; nanoGPT's ``estimate_mfu``)."""
-    if min(n_params, n_layer, n_embd, block_size) <= 0:
+def forward_flops_per_token(n_params: int, n_layer: int, d_attn: int, context_length: int) -> float:
+    """Forward FLOPs per token: ``2 N + 4 n_layer T d_attn``.
+
+    ``2 N`` for the weight matrix products (one multiply and one add per weight), ``4 n_layer T d_attn``
+    for ``QKᵀ`` and ``AV`` against ``T`` positions. ``N`` is the number of weights used in matrix
+    products; the caller decides whether embeddings count (nanoGPT counts the tied output layer).
+    """
+    if min(n_params, n_layer, d_attn, context_length) <= 0:
         raise ValueError("n_params, n_layer, n_embd and block_size must be positive")
-    return 6.0 * n_params + 12.0 * n_layer * n_embd * block_size
+    return 2.0 * n_params + 4.0 * n_layer * d_attn * context_length
+
+
+def flops_per_token(n_params: int, n_layer: int, n_embd: int, block_size: int) -> float:
+    """Training FLOPs per token: ``6 N + 12 L d T`` (PaLM appendix B; nanoGPT's ``estimate_mfu``), i.e. the
+    forward pass plus a backward pass that costs twice as much."""
+    return 3.0 * forward_flops_per_token(n_params, n_layer, n_embd, block_size)
 
 
 def training_flops(n_params: int, n_tokens: int) -> float:
