@@ -24,6 +24,11 @@ __all__ = ["to_hf_gpt2", "from_hf_gpt2", "hf_gpt2_config"]
 _TANH_GELUS = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")
 
 
+# Our per-block linear layers and their GPT-2 names (GPT-2 stores them as transposed Conv1D weights);
+# export and import both read this one table so the two directions cannot drift apart.
+_LINEAR_PAIRS = (("attn.out_proj", "attn.c_proj"), ("ff.fc1", "mlp.c_fc"), ("ff.fc2", "mlp.c_proj"))
+
+
 def hf_gpt2_config(config: GPTConfig):
     """The ``transformers.GPT2Config`` of a :class:`GPTConfig`."""
     from transformers import GPT2Config
@@ -67,7 +72,7 @@ def to_hf_gpt2(model: GPT, attn_implementation: str = "sdpa"):
         q, k, v = (o + f"attn.{n}_proj" for n in "qkv")
         theirs[h + "attn.c_attn.weight"] = torch.cat([ours[q + ".weight"], ours[k + ".weight"], ours[v + ".weight"]]).t()
         theirs[h + "attn.c_attn.bias"] = torch.cat([ours[q + ".bias"], ours[k + ".bias"], ours[v + ".bias"]])
-        for a, b in (("attn.out_proj", "attn.c_proj"), ("ff.fc1", "mlp.c_fc"), ("ff.fc2", "mlp.c_proj")):
+        for a, b in _LINEAR_PAIRS:
             theirs[h + b + ".weight"] = ours[o + a + ".weight"].t()
             theirs[h + b + ".bias"] = ours[o + a + ".bias"]
     own = hf.state_dict()
@@ -115,7 +120,7 @@ def from_hf_gpt2(hf_model) -> GPT:
         for j, n in enumerate("qkv"):
             ours[o + f"attn.{n}_proj.weight"] = w[j * d:(j + 1) * d]
             ours[o + f"attn.{n}_proj.bias"] = bias[j * d:(j + 1) * d]
-        for a, b in (("attn.out_proj", "attn.c_proj"), ("ff.fc1", "mlp.c_fc"), ("ff.fc2", "mlp.c_proj")):
+        for a, b in _LINEAR_PAIRS:
             ours[o + a + ".weight"] = theirs[h + b + ".weight"].t()
             ours[o + a + ".bias"] = theirs[h + b + ".bias"]
     own = model.state_dict()
