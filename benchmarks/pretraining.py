@@ -10,8 +10,10 @@
     batch 12, character vocabulary), both through PyTorch's SDPA kernel, timed in interleaved rounds
     on the CPU. Target: ours / HF >= 1.0.
 (b) nanoGPT's README CPU configuration (4 layers, 4 heads, 128 dims, block 64, batch 12, 2000
-    iterations, lr 1e-3 decayed to 1e-4 over 2000 iterations, dropout 0, eval_iters 20). nanoGPT
-    reports a validation loss of 1.88. Target: <= 1.88.
+    iterations, lr 1e-3 decayed to 1e-4 over 2000 iterations, dropout 0, eval_iters 20). nanoGPT's README
+    says the run "gets us a loss of only 1.88" (one run, rounded). Target: <= 1.88, for the mean over
+    ``--seeds`` of the validation loss on 200 batches. ``--bias`` adds the biases nanoGPT's model had
+    before its ``bias=False`` default; ``--mingpt-decay`` leaves the embeddings out of weight decay.
 (c) nanoGPT's ``config/train_shakespeare_char.py`` (6 layers, 6 heads, 384 dims, block 256, batch 64,
     5000 iterations, lr 1e-3 → 1e-4, warmup 100, beta2 0.99, dropout 0.2, eval_iters 200) in bf16 on
     a GPU. nanoGPT: 1.4697 in about 3 minutes on an A100. Target: <= 1.47; prints wall time and MFU.
@@ -110,17 +112,21 @@ def throughput(batch_size: int = 12, warmup: int = 5, rounds: int = 15, steps_pe
 
 def train_run(shape: dict, *, batch_size: int, max_steps: int, dropout: float, eval_interval: int, eval_steps: int,
               precision: str = "fp32", device: str | None = None, compile: bool = False, progress: bool = True,
-              seed: int = 1337, bias: bool = False, final_eval_batches: int | None = None) -> dict:
+              seed: int = 1337, bias: bool = False, decay_embeddings: bool = True,
+              final_eval_batches: int | None = None) -> dict:
     """Train the character GPT on tinyshakespeare with nanoGPT's hyper-parameters; return a summary.
 
-    ``bias=False`` is nanoGPT's default (``train.py``: ``bias = False``), which its reported runs used.
+    ``bias=False`` is nanoGPT's default (``train.py``: ``bias = False``), which its reported runs used;
+    ``decay_embeddings=True`` is its weight-decay rule (``configure_optimizers``: every parameter with
+    two or more dimensions decays, the embedding tables included).
     ``final_eval_batches``: also estimate the final validation loss on that many batches (less noise).
     """
     tokenizer, train_ids, val_ids = char_data()
     seed_everything(seed)
     model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, dropout=dropout, bias=bias, **shape))
     config = TrainConfig(max_steps=max_steps, batch_size=batch_size, block_size=shape["block_size"], lr=1e-3,
-                         min_lr=1e-4, warmup_steps=100, lr_decay_steps=max_steps, weight_decay=0.1, betas=(0.9, 0.99),
+                         min_lr=1e-4, warmup_steps=100, lr_decay_steps=max_steps, weight_decay=0.1,
+                         decay_embeddings=decay_embeddings, betas=(0.9, 0.99),
                          grad_clip=1.0, precision=precision, eval_interval=eval_interval, eval_steps=eval_steps,
                          log_interval=50, seed=seed, compile=compile, progress=progress)
     start = time.perf_counter()
@@ -140,7 +146,8 @@ def train_run(shape: dict, *, batch_size: int, max_steps: int, dropout: float, e
     summary = {"device": str(trainer.device), "precision": precision, "n_params": model.num_params(),
                "max_steps": max_steps, "wall_s": wall, "val_loss": history.val_loss[-1],
                "train_loss": history.eval_train_loss[-1], "best_val_loss": min(history.val_loss),
-               "tokens_per_s": tokens_per_s, "bias": bias, "history": history.state_dict()}
+               "tokens_per_s": tokens_per_s, "bias": bias, "decay_embeddings": decay_embeddings, "seed": seed,
+               "history": history.state_dict()}
     if final_eval_batches:
         summary["val_loss_more_batches"] = trainer.estimate_loss(val_ids, final_eval_batches, seed=seed + 3)
         summary["final_eval_batches"] = final_eval_batches
@@ -151,25 +158,33 @@ def train_run(shape: dict, *, batch_size: int, max_steps: int, dropout: float, e
     return summary
 
 
-def cpu_run(progress: bool = True) -> dict:
-    summary = train_run(SMALL, batch_size=12, max_steps=2000, dropout=0.0, eval_interval=250, eval_steps=20,
-                        device="cpu", progress=progress, final_eval_batches=200)
-    print(f"\n(b) nanoGPT CPU config (4/4/128, block 64, batch 12, 2000 iterations), {summary['n_params']:,} parameters")
-    _table([("ours", f"{summary['val_loss']:.4f}", f"{summary['best_val_loss']:.4f}", f"{summary['train_loss']:.4f}",
-             f"{summary['wall_s']:.0f}"),
-            ("nanoGPT (README)", "1.88", "-", "-", "~180 (MacBook)")], ("run", "final val loss", "best val loss",
-                                                                      "train loss", "wall s"))
-    more = summary["val_loss_more_batches"]
-    print(f"final val loss {summary['val_loss']:.4f} on 20 batches (nanoGPT's eval_iters), {more:.4f} on "
-          f"{summary['final_eval_batches']} batches (target <= 1.88): {'PASS' if summary['val_loss'] <= 1.88 else 'MISS'}")
-    return summary
+def cpu_run(progress: bool = True, seeds: tuple[int, ...] = (1337,), bias: bool = False,
+            decay_embeddings: bool = True) -> dict:
+    """nanoGPT's README CPU run, once per seed (nanoGPT's seed is 1337); the mean is what is compared."""
+    runs = [train_run(SMALL, batch_size=12, max_steps=2000, dropout=0.0, eval_interval=250, eval_steps=20,
+                      device="cpu", progress=progress, seed=seed, bias=bias, decay_embeddings=decay_embeddings,
+                      final_eval_batches=200) for seed in seeds]
+    print(f"\n(b) nanoGPT CPU config (4/4/128, block 64, batch 12, 2000 iterations), {runs[0]['n_params']:,} parameters, "
+          f"bias={bias}, {'nanoGPT' if decay_embeddings else 'minGPT'}'s weight-decay rule")
+    rows = [(f"ours, seed {r['seed']}", f"{r['val_loss']:.4f}", f"{r['val_loss_more_batches']:.4f}",
+             f"{r['train_loss']:.4f}", f"{r['wall_s']:.0f}") for r in runs]
+    _table(rows + [("nanoGPT (README)", "1.88", "-", "-", "~180 (MacBook)")],
+           ("run", "val loss (20 batches)", "val loss (200 batches)", "train loss", "wall s"))
+    mean = statistics.fmean(r["val_loss_more_batches"] for r in runs)
+    spread = statistics.stdev(r["val_loss_more_batches"] for r in runs) if len(runs) > 1 else float("nan")
+    # the 200-batch estimate is the one compared: nanoGPT's 20-batch figure has a standard error of ~0.01
+    print(f"final val loss {mean:.4f} (mean over {len(runs)} seed(s) of the 200-batch estimate, sd {spread:.4f}; "
+          f"target <= 1.88): {'PASS' if mean <= 1.88 else 'MISS'}")
+    return {"runs": runs, "mean_val_loss": mean, "sd_val_loss": spread}
 
 
-def full_run(compile: bool = False, precision: str = "bf16-mixed", progress: bool = True) -> dict:
+def full_run(compile: bool = False, precision: str = "bf16-mixed", progress: bool = True,
+             decay_embeddings: bool = True) -> dict:
     if not torch.cuda.is_available():
         raise SystemExit("--full needs a CUDA GPU (nanoGPT's shakespeare_char takes hours on a CPU)")
     summary = train_run(CHAR, batch_size=64, max_steps=5000, dropout=0.2, eval_interval=250, eval_steps=200,
-                        precision=precision, device="cuda", compile=compile, progress=progress)
+                        precision=precision, device="cuda", compile=compile, progress=progress,
+                        decay_embeddings=decay_embeddings)
     mfu_text = f"{summary['mfu'] * 100:.1f} %" if summary.get("mfu") is not None else "n/a"
     print(f"\n(c) nanoGPT shakespeare_char (6/6/384, block 256, batch 64, 5000 iterations, {precision}) on {summary['gpu']}")
     _table([("ours", f"{summary['val_loss']:.4f}", f"{summary['best_val_loss']:.4f}", f"{summary['wall_s']:.0f}",
@@ -222,6 +237,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--precision", default="bf16-mixed", help="for --full")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1337], help="seeds of the --cpu-run runs")
+    parser.add_argument("--bias", action="store_true", help="--cpu-run with biases (nanoGPT's model before bias=False)")
+    parser.add_argument("--mingpt-decay", action="store_true",
+                        help="minGPT's weight-decay rule (embeddings not decayed) instead of nanoGPT's")
     parser.add_argument("--out", type=Path, default=None, help="write all results as JSON here")
     args = parser.parse_args(argv)
     if args.threads:
@@ -234,9 +253,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.kv_cache or args.all or default:
         results["kv_cache_speedup"] = kv_cache()
     if args.cpu_run or args.all:
-        results["cpu_run"] = cpu_run(progress=not args.quiet)
+        results["cpu_run"] = cpu_run(progress=not args.quiet, seeds=tuple(args.seeds), bias=args.bias,
+                                     decay_embeddings=not args.mingpt_decay)
     if args.full or (args.all and torch.cuda.is_available()):
-        results["full_run"] = full_run(args.compile, args.precision, progress=not args.quiet)
+        results["full_run"] = full_run(args.compile, args.precision, progress=not args.quiet,
+                                       decay_embeddings=not args.mingpt_decay)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1, default=str))

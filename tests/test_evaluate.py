@@ -548,3 +548,67 @@ def test_load_smollm2_reads_a_local_hugging_face_folder(tmp_path, gpt2_tokenizer
     (tmp_path / "marker").mkdir()
     (tmp_path / "marker" / "llmbook-source.json").write_text("{not json")
     assert not pretrained._cached_is_current(tmp_path / "marker", {"gguf_file": "x"})
+
+
+# ---------------------------------------------------------------- the chapter's runs: subsets and the command line
+
+
+def test_piqa_subset_is_seeded_ordered_and_checked():
+    from llmbook.evaluate import piqa_subset
+
+    rows = data.load("piqa", "val")
+    a, b, c = piqa_subset(rows, 50, seed=0), piqa_subset(rows, 50, seed=0), piqa_subset(rows, 50, seed=1)
+    assert a == b and a != c and len(a) == 50
+    positions = [rows.index(r) for r in a]
+    assert positions == sorted(positions) and len(set(positions)) == 50  # data order, no repeats
+    assert piqa_subset(rows, None, seed=0) == list(rows)
+    with pytest.raises(ValueError, match="split has"):
+        piqa_subset(rows, len(rows) + 1, seed=0)
+    with pytest.raises(ValueError, match="positive int"):
+        piqa_subset(rows, 0, seed=0)
+
+
+def test_mmlu_subset_covers_the_subjects_asked_for(mmlu):
+    from llmbook.evaluate import mmlu_subset
+
+    test = mmlu["test"]
+    assert mmlu_subset(test, None, None, seed=0) == [r for s in data.MMLU_SUBJECTS for r in test if r["subject"] == s]
+    three = mmlu_subset(test, None, 3, seed=0)
+    assert len(three) == 3 * len(data.MMLU_SUBJECTS) == 171
+    assert {r["subject"] for r in three} == set(data.MMLU_SUBJECTS)
+    assert mmlu_subset(test, None, 3, seed=0) == three and mmlu_subset(test, None, 3, seed=5) != three
+    n_management = sum(r["subject"] == "management" for r in test)
+    assert len(mmlu_subset(test, ["management"], 10_000, seed=0)) == n_management  # fewer than asked: all
+    with pytest.raises(ValueError, match="unknown MMLU subject"):
+        mmlu_subset(test, ["astrology"], None, seed=0)
+    with pytest.raises(ValueError, match="positive int"):
+        mmlu_subset(test, None, 0, seed=0)
+
+
+def test_command_line_runs_the_same_items_as_the_functions(tmp_path, gpt2_tokenizer, capsys):
+    from llmbook.evaluate import PUBLISHED, run_mmlu, run_piqa
+    from llmbook.evaluate.suites import main
+
+    tiny = _tiny_llama()
+    tiny.save_pretrained(tmp_path / "tiny")
+    gpt2_tokenizer.save_pretrained(tmp_path / "tiny")
+    out = tmp_path / "piqa.json"
+    figures = main(["piqa", "--limit", "6", "--model", str(tmp_path / "tiny"), "--quiet", "--out", str(out)])
+    assert json.loads(out.read_text()) == figures and figures["n_items"] == 6
+    direct = run_piqa(tiny, gpt2_tokenizer, 6, seed=0, progress=False)
+    assert figures["acc_norm"]["estimate"] == direct.acc_norm and figures["acc"]["estimate"] == direct.acc
+    assert figures["acc_norm"]["published"] == PUBLISHED["piqa", "acc_norm"]
+    assert "published" in capsys.readouterr().out
+
+    mc = main(["mmlu", "--subjects", "management", "--per-subject", "2", "--model", str(tmp_path / "tiny"), "--quiet"])
+    assert mc["n_items"] == 2 and mc["num_fewshot"] == 5 and mc["acc"]["published"] is None
+    cloze = run_mmlu(tiny, gpt2_tokenizer, ["management"], 2, style="cloze", progress=False)
+    lettered = run_mmlu(tiny, gpt2_tokenizer, ["management"], 2, style="mc", progress=False)
+    assert cloze.num_fewshot == 0 and (cloze.labels == lettered.labels).all()
+    assert lettered.acc == mc["acc"]["estimate"]
+    assert lettered.contexts[0].startswith(mmlu_description("management"))
+    for bad in (["mmlu", "--limit", "3"], ["piqa", "--per-subject", "2"]):
+        with pytest.raises(SystemExit):
+            main(bad)
+    with pytest.raises(ValueError, match="style"):
+        run_mmlu(tiny, gpt2_tokenizer, ["management"], 2, style="letters")

@@ -17,11 +17,13 @@ from torch import nn
 __all__ = ["param_groups", "configure_optimizer", "lr_at", "WarmupCosineSchedule"]
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+def param_groups(model: nn.Module, weight_decay: float, decay_embeddings: bool = False) -> list[dict]:
     """Split ``model``'s trainable parameters into a decayed and a non-decayed group.
 
     Decayed: ``nn.Linear`` weights. Not decayed: everything else, including a linear weight that is
-    shared with an embedding (weight tying), since it is an embedding table too.
+    shared with an embedding (weight tying), since it is an embedding table too (minGPT's rule).
+    ``decay_embeddings=True`` is nanoGPT's rule instead: every parameter with two or more dimensions
+    decays, embedding tables included; biases and normalisation gains do not.
     Returns ``[{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]``.
     """
     decay: dict[int, nn.Parameter] = {}
@@ -30,11 +32,13 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         for name, p in module.named_parameters(recurse=False):
             if not p.requires_grad:
                 continue
-            if isinstance(module, nn.Linear) and name == "weight":
+            if decay_embeddings:
+                (decay if p.dim() >= 2 else no_decay)[id(p)] = p
+            elif isinstance(module, nn.Linear) and name == "weight":
                 decay.setdefault(id(p), p)
             else:
                 no_decay[id(p)] = p
-    for key in no_decay:  # a tied lm_head weight is the embedding: it must not decay
+    for key in no_decay:  # minGPT: a tied lm_head weight is the embedding, so it must not decay
         decay.pop(key, None)
     position = {id(p): i for i, p in enumerate(model.parameters())}  # keep the model's order: reproducible
 
@@ -54,6 +58,7 @@ def configure_optimizer(
     betas: tuple[float, float] = (0.9, 0.95),
     eps: float = 1e-8,
     device_type: str = "cpu",
+    decay_embeddings: bool = False,
 ) -> torch.optim.AdamW:
     """AdamW over :func:`param_groups`; the fused CUDA kernel on a GPU (one launch for all parameters)."""
     if lr <= 0:
@@ -61,7 +66,7 @@ def configure_optimizer(
     if weight_decay < 0:
         raise ValueError(f"weight_decay must be non-negative, got {weight_decay}")
     extra = {"fused": True} if device_type == "cuda" else {}
-    return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, betas=betas, eps=eps, **extra)
+    return torch.optim.AdamW(param_groups(model, weight_decay, decay_embeddings), lr=lr, betas=betas, eps=eps, **extra)
 
 
 def lr_at(step: int, max_lr: float, warmup_steps: int, decay_steps: int, min_lr: float) -> float:

@@ -57,6 +57,7 @@ class TrainConfig:
     warmup_steps: int = 100
     lr_decay_steps: int | None = None  # default max_steps
     weight_decay: float = 0.1
+    decay_embeddings: bool = False  # True: nanoGPT's rule (embedding tables decay too); see param_groups
     betas: tuple[float, float] = (0.9, 0.95)
     grad_clip: float | None = 1.0
     precision: str = "fp32"  # "fp32", "bf16-mixed" or "fp16-mixed" (CUDA only)
@@ -177,7 +178,7 @@ class Trainer:
             ids = [self.device.index] if self.device_type == "cuda" else None
             self.model = DDP(self.model, device_ids=ids)
         self.optimizer = configure_optimizer(self.raw_model, config.lr, config.weight_decay, config.betas,
-                                             device_type=self.device_type)
+                                             device_type=self.device_type, decay_embeddings=config.decay_embeddings)
         min_lr = config.min_lr if config.min_lr is not None else config.lr / 10
         self.scheduler = WarmupCosineSchedule(self.optimizer, config.warmup_steps,
                                               config.lr_decay_steps or config.max_steps, min_lr / config.lr)
