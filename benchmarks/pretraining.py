@@ -159,8 +159,11 @@ def train_run(shape: dict, *, batch_size: int, max_steps: int, dropout: float, e
 
 
 def cpu_run(progress: bool = True, seeds: tuple[int, ...] = (1337,), bias: bool = False,
-            decay_embeddings: bool = True) -> dict:
-    """nanoGPT's README CPU run, once per seed (nanoGPT's seed is 1337); the mean is what is compared."""
+            decay_embeddings: bool = True, reference: bool = False) -> dict:
+    """nanoGPT's README CPU run, once per seed (nanoGPT's seed is 1337); the mean is what is compared.
+
+    ``reference``: also train the independent plain-PyTorch loop of ``_nanogpt_reference`` with each seed.
+    """
     runs = [train_run(SMALL, batch_size=12, max_steps=2000, dropout=0.0, eval_interval=250, eval_steps=20,
                       device="cpu", progress=progress, seed=seed, bias=bias, decay_embeddings=decay_embeddings,
                       final_eval_batches=200) for seed in seeds]
@@ -172,10 +175,22 @@ def cpu_run(progress: bool = True, seeds: tuple[int, ...] = (1337,), bias: bool 
            ("run", "val loss (20 batches)", "val loss (200 batches)", "train loss", "wall s"))
     mean = statistics.fmean(r["val_loss_more_batches"] for r in runs)
     spread = statistics.stdev(r["val_loss_more_batches"] for r in runs) if len(runs) > 1 else float("nan")
+    summary: dict = {"runs": runs, "mean_val_loss": mean, "sd_val_loss": spread}
+    if reference:
+        sys.path.append(str(Path(__file__).resolve().parent))  # appended: benchmarks/tokenizers.py stays shadowed
+        from _nanogpt_reference import reference_run
+
+        tokenizer, train_ids, val_ids = char_data()
+        refs = [reference_run(train_ids, val_ids, tokenizer.vocab_size, seed=seed) for seed in seeds]
+        _table([(f"reference, seed {r['seed']}", f"{r['val_loss_more_batches']:.4f}", f"{r['wall_s']:.0f}") for r in refs],
+               ("independent nanoGPT-recipe loop", "val loss (200 batches)", "wall s"))
+        ref_mean = statistics.fmean(r["val_loss_more_batches"] for r in refs)
+        print(f"reference mean {ref_mean:.4f}, ours {mean:.4f}: ours - reference = {mean - ref_mean:+.4f}")
+        summary |= {"reference_runs": refs, "reference_mean_val_loss": ref_mean}
     # the 200-batch estimate is the one compared: nanoGPT's 20-batch figure has a standard error of ~0.01
     print(f"final val loss {mean:.4f} (mean over {len(runs)} seed(s) of the 200-batch estimate, sd {spread:.4f}; "
           f"target <= 1.88): {'PASS' if mean <= 1.88 else 'MISS'}")
-    return {"runs": runs, "mean_val_loss": mean, "sd_val_loss": spread}
+    return summary
 
 
 def full_run(compile: bool = False, precision: str = "bf16-mixed", progress: bool = True,
@@ -238,6 +253,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1337], help="seeds of the --cpu-run runs")
+    parser.add_argument("--reference", action="store_true",
+                        help="--cpu-run: also train an independent plain-PyTorch loop of nanoGPT's recipe")
     parser.add_argument("--bias", action="store_true", help="--cpu-run with biases (nanoGPT's model before bias=False)")
     parser.add_argument("--mingpt-decay", action="store_true",
                         help="minGPT's weight-decay rule (embeddings not decayed) instead of nanoGPT's")
@@ -254,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
         results["kv_cache_speedup"] = kv_cache()
     if args.cpu_run or args.all:
         results["cpu_run"] = cpu_run(progress=not args.quiet, seeds=tuple(args.seeds), bias=args.bias,
-                                     decay_embeddings=not args.mingpt_decay)
+                                     decay_embeddings=not args.mingpt_decay, reference=args.reference)
     if args.full or (args.all and torch.cuda.is_available()):
         results["full_run"] = full_run(args.compile, args.precision, progress=not args.quiet,
                                        decay_embeddings=not args.mingpt_decay)
