@@ -75,9 +75,9 @@ def reference_run(train_ids: torch.Tensor, val_ids: torch.Tensor, vocab: int, *,
     generator = torch.Generator().manual_seed(seed)
 
     def windows(data: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        starts = torch.randint(len(data) - block, (n,), generator=generator)
-        x = torch.stack([data[s:s + block] for s in starts.tolist()])
-        y = torch.stack([data[s + 1:s + 1 + block] for s in starts.tolist()])
+        starts = torch.randint(len(data) - block, (n,), generator=generator).tolist()
+        x = torch.stack([data[s:s + block] for s in starts])
+        y = torch.stack([data[s + 1:s + 1 + block] for s in starts])
         return x, y
 
     start = time.perf_counter()

@@ -37,6 +37,12 @@ def _check_size(name: str, value: int | None) -> None:
         raise ValueError(f"{name} must be a positive int or None (all), got {value!r}")
 
 
+def _seeded_sample(rows: Sequence[Mapping[str, Any]], n: int, seed: int) -> list[Mapping[str, Any]]:
+    """``n`` of ``rows`` drawn without replacement with ``seed``, kept in their original order."""
+    keep = np.sort(np.random.default_rng(seed).choice(len(rows), n, replace=False))
+    return [rows[i] for i in keep]
+
+
 def piqa_subset(rows: Sequence[Mapping[str, Any]], n: int | None, seed: int) -> list[Mapping[str, Any]]:
     """``n`` rows of PIQA drawn without replacement with ``seed``, in their original order (``None``: all)."""
     _check_size("n", n)
@@ -44,8 +50,7 @@ def piqa_subset(rows: Sequence[Mapping[str, Any]], n: int | None, seed: int) -> 
         return list(rows)
     if n > len(rows):
         raise ValueError(f"asked for {n} PIQA items but the split has {len(rows)}")
-    keep = np.sort(np.random.default_rng(seed).choice(len(rows), n, replace=False))
-    return [rows[i] for i in keep]
+    return _seeded_sample(rows, n, seed)
 
 
 def mmlu_subset(rows: Sequence[Mapping[str, Any]], subjects: Sequence[str] | None, per_subject: int | None,
@@ -66,8 +71,7 @@ def mmlu_subset(rows: Sequence[Mapping[str, Any]], subjects: Sequence[str] | Non
     for subject in subjects:
         of_subject = [r for r in rows if r["subject"] == subject]
         if per_subject is not None and per_subject < len(of_subject):
-            keep = np.sort(np.random.default_rng(seed).choice(len(of_subject), per_subject, replace=False))
-            of_subject = [of_subject[i] for i in keep]
+            of_subject = _seeded_sample(of_subject, per_subject, seed)
         chosen += of_subject
     return chosen
 
@@ -92,13 +96,14 @@ def run_mmlu(model: Any, tokenizer: Any, subjects: Sequence[str] | None = None, 
     """
     from .. import data
 
-    if style not in ("mc", "cloze"):
-        raise ValueError(f"style must be 'mc' or 'cloze', got {style!r}")
     num_fewshot = (5 if style == "mc" else 0) if num_fewshot is None else num_fewshot
     rows = mmlu_subset(data.load("mmlu", "test"), subjects, per_subject, seed)
-    chosen = sorted({r["subject"] for r in rows})
-    pools = {s: mmlu_items(data.load("mmlu", "dev"), s, style=style) for s in chosen} if num_fewshot else None
-    return multiple_choice(model, tokenizer, mmlu_items(rows, style=style), num_fewshot=num_fewshot,
+    items = mmlu_items(rows, style=style)  # checks the style
+    pools = None
+    if num_fewshot:
+        dev = data.load("mmlu", "dev")
+        pools = {s: mmlu_items(dev, s, style=style) for s in sorted({r["subject"] for r in rows})}
+    return multiple_choice(model, tokenizer, items, num_fewshot=num_fewshot,
                            fewshot_items=pools, sampler="first_n", batch_size=batch_size, seed=seed,
                            progress=progress)
 
