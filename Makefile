@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 # Real users download datasets (sha256-verified, cached); beside ../shared/data (CI, course machines) use the mirror.
 export LLMBOOK_DATA_DIR ?= $(if $(wildcard ../shared/data/MANIFEST.tsv),$(abspath ../shared/data),)
 
-.PHONY: book test lab student venv clean
+.PHONY: book test lab student dry-run venv clean
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -28,6 +28,10 @@ book: venv
 
 test: venv
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest
+
+# The full profile's shapes with training cut to a few steps, on any machine: finds a crash before GPU time is spent.
+dry-run: venv
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m llmbook.book execute --profile full --dry-run
 
 student: venv
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m llmbook.book student --profile $(PROFILE)

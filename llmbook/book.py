@@ -33,7 +33,7 @@ from pathlib import Path
 import yaml
 
 from . import results as _results
-from .profiles import check_profile
+from .profiles import DRY_RUN_ENV, check_profile
 
 __all__ = [
     "project_root",
@@ -50,7 +50,7 @@ __all__ = [
     "NOTEBOOK_TIME_LIMIT_S",
 ]
 
-NOTEBOOK_TIME_LIMIT_S = 180.0
+NOTEBOOK_TIME_LIMIT_S = 180.0  # per notebook, in the ci profile (full runs as long as its sizes need)
 SOLUTION_TAG = "solution"
 MATHJAX_VERSION = "3.2.2"
 
@@ -173,34 +173,44 @@ class Execution:
     seconds: float
     error: str | None = None
     problems: list[str] = field(default_factory=list)
+    time_limit: float | None = NOTEBOOK_TIME_LIMIT_S  # None: no limit (the full profile, a dry run)
+
+    @property
+    def over_time(self) -> bool:
+        return self.time_limit is not None and self.seconds > self.time_limit
 
     @property
     def ok(self) -> bool:
-        return self.error is None and not self.problems and self.seconds <= NOTEBOOK_TIME_LIMIT_S
+        return self.error is None and not self.problems and not self.over_time
 
 
 def _build_dir(root: Path) -> Path:
     return root / "_build"
 
 
-def execute(notebook: Path, profile: str = "ci", root: Path | None = None, check: bool = True) -> Execution:
+def execute(notebook: Path, profile: str = "ci", root: Path | None = None, check: bool = True,
+            dry_run: bool = False) -> Execution:
     """Execute ``notebook`` once with papermill in ``profile``; save the executed copy and check its results.
 
     The executed copy goes to ``_build/executed/<profile>/``, results to ``_build/results/<profile>/``.
     A cell error is reported in ``Execution.error`` (the partial executed copy is still saved).
+    ``dry_run`` runs the profile's shapes with training cut to a few steps (``<profile>-dry/`` folders, no
+    band check, no time limit): the way to find a crash in the ``full`` code path before renting a GPU.
     """
     import papermill
 
     check_profile(profile)
     notebook = Path(notebook).resolve()
     root = root or project_root(notebook.parent)
-    out_dir = _build_dir(root) / "executed" / profile
+    folder = f"{profile}-dry" if dry_run else profile
+    out_dir = _build_dir(root) / "executed" / folder
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / notebook.name
-    results_dir = _build_dir(root) / "results" / profile
-    env_before = {k: os.environ.get(k) for k in ("LLMBOOK_RESULTS_DIR", "MPLBACKEND", "PYDEVD_DISABLE_FILE_VALIDATION")}
+    results_dir = _build_dir(root) / "results" / folder
+    names = ("LLMBOOK_RESULTS_DIR", "MPLBACKEND", "PYDEVD_DISABLE_FILE_VALIDATION", DRY_RUN_ENV)
+    env_before = {k: os.environ.get(k) for k in names}
     os.environ.update(LLMBOOK_RESULTS_DIR=str(results_dir), MPLBACKEND="module://matplotlib_inline.backend_inline",
-                      PYDEVD_DISABLE_FILE_VALIDATION="1")
+                      PYDEVD_DISABLE_FILE_VALIDATION="1", **{DRY_RUN_ENV: "1" if dry_run else "0"})
     error = None
     start = time.perf_counter()
     try:
@@ -218,9 +228,10 @@ def execute(notebook: Path, profile: str = "ci", root: Path | None = None, check
                 os.environ[key] = value
     seconds = time.perf_counter() - start
     problems: list[str] = []
-    if check and error is None:
+    if check and not dry_run and error is None:
         problems = check_results(notebook.stem, profile, results_dir, root / "tests" / "expected")
-    return Execution(notebook, output, seconds, error, problems)
+    time_limit = NOTEBOOK_TIME_LIMIT_S if profile == "ci" and not dry_run else None
+    return Execution(notebook, output, seconds, error, problems, time_limit)
 
 
 def check_results(stem: str, profile: str, results_dir: Path, expected_dir: Path) -> list[str]:
@@ -315,16 +326,16 @@ def student_notebooks(root: Path) -> Path:
 # ------------------------------------------------------------------------- command line
 
 
-def _execute_many(root: Path, notebooks: list[Path], profile: str) -> bool:
+def _execute_many(root: Path, notebooks: list[Path], profile: str, dry_run: bool = False) -> bool:
     ok = True
     for notebook in notebooks:
-        run = execute(notebook, profile, root)
+        run = execute(notebook, profile, root, dry_run=dry_run)
         status = "ok" if run.ok else "FAILED"
         print(f"{status:6s} {notebook.name:32s} {run.seconds:7.1f} s  -> {run.output.relative_to(root)}", flush=True)
         if run.error:
             print(f"       error: {run.error}")
-        if run.seconds > NOTEBOOK_TIME_LIMIT_S:
-            print(f"       took longer than the {NOTEBOOK_TIME_LIMIT_S:.0f} s limit")
+        if run.over_time:
+            print(f"       took longer than the {run.time_limit:.0f} s limit of the {profile} profile")
         for problem in run.problems:
             print(f"       result: {problem}")
         ok &= run.ok
@@ -337,7 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--profile", default=os.environ.get("PROFILE", "ci"))
     parser.add_argument("--student", action="store_true", help="build the student edition (no solutions)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="execute only: the profile's shapes with training cut to a few steps, to catch a crash "
+                             "in the full profile on a CPU before spending GPU time (numbers not checked)")
     args = parser.parse_args(argv)
+    if args.dry_run and args.command != "execute":
+        parser.error("--dry-run goes with 'execute' only: a dry run's numbers mean nothing, so no book is built from them")
     root = project_root()
     if args.command == "normalize":
         for notebook in args.notebooks or toc_notebooks(root):
@@ -348,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         args.student = True
     ok = True
     if args.command in ("all", "execute"):
-        ok = _execute_many(root, [n.resolve() for n in args.notebooks] or toc_notebooks(root), args.profile)
+        ok = _execute_many(root, [n.resolve() for n in args.notebooks] or toc_notebooks(root), args.profile,
+                           args.dry_run)
     if args.command in ("all", "build", "student"):
         html = build(root, args.profile, args.student)
         print(f"book: {html / 'index.html'}")

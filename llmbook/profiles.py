@@ -5,13 +5,21 @@ well under three minutes per notebook; ``full`` is the size that reproduces the 
 chapter cites, on one GPU. Both run the same code: only the numbers in :data:`SIZES` differ.
 
 To add a chapter, add one entry to :data:`SIZES` keyed by the notebook's file stem.
+
+A **dry run** (:func:`dry_run_sizes`; ``LLMBOOK_DRY_RUN=1`` or ``python -m llmbook.book execute --dry-run``)
+keeps a profile's model shapes but cuts every training run to a few steps and the data to a slice, so the
+``full`` code path can be executed on a CPU in minutes before an hour of GPU time is spent on it. Its
+numbers mean nothing and are never checked against bands.
 """
 from __future__ import annotations
 
+import copy
+import os
 from types import MappingProxyType
 from typing import Any, Mapping
 
-__all__ = ["PROFILES", "SIZES", "Sizes", "sizes", "check_profile"]
+__all__ = ["PROFILES", "SIZES", "Sizes", "sizes", "check_profile", "dry_run_sizes", "dry_run_requested",
+           "DRY_RUN_ENV", "DRY_RUN_STEPS", "DRY_RUN_CAPS"]
 
 PROFILES = ("ci", "full")
 
@@ -235,9 +243,74 @@ def check_profile(profile: str) -> str:
     return profile
 
 
-def sizes(notebook: str, profile: str) -> Sizes:
-    """The sizes of ``notebook`` (its file stem, e.g. ``"01_history"``) in ``profile``."""
+def sizes(notebook: str, profile: str, dry_run: bool = False) -> Sizes:
+    """The sizes of ``notebook`` (its file stem, e.g. ``"01_history"``) in ``profile``; cut down if ``dry_run``."""
     check_profile(profile)
     if notebook not in SIZES:
         raise KeyError(f"no sizes for notebook {notebook!r}: add an entry to llmbook.profiles.SIZES (known: {sorted(SIZES)})")
+    if dry_run:
+        return Sizes(notebook, profile, dry_run_sizes(notebook, profile))
     return Sizes(notebook, profile, SIZES[notebook][profile])
+
+
+# ------------------------------------------------------------------------- dry runs
+
+DRY_RUN_ENV = "LLMBOOK_DRY_RUN"
+DRY_RUN_STEPS = 4
+# Cuts by key name, wherever the key appears in a notebook's sizes: step counts, evaluation cadence and
+# batch rows. Shapes (layers, widths, block sizes, vocabularies) are never cut: they are what a dry run checks.
+_DRY_RUN_CUTS = {
+    "steps": DRY_RUN_STEPS, "max_steps": DRY_RUN_STEPS, "ddp_steps": DRY_RUN_STEPS, "batch_size": 4,
+    "eval_interval": 2, "eval_steps": 2, "warmup_steps": 1, "patience": 1,
+}
+# Per notebook, the data slices and sweeps a dry run replaces (merged into the cut sizes, key by key).
+DRY_RUN_CAPS: dict[str, dict[str, Any]] = {
+    "01_history": {"eval_tokens": {"char": 20_000, "word": 4_000}},
+    "03_attention": {"variance_samples": 2000, "cost": {"seq_lens": [256, 512, 1024], "repeats": 1},
+                     "bench": {"rounds": 2}},
+    "04_pretraining": {"bpe_train_chars": 200_000, "bpe_val_chars": 60_000, "overfit_chars": 10_000},
+    "05_metrics": {"ppl_tokens": 3000, "bootstrap_resamples": 1000},
+    "06_evaluation": {"piqa_n": 40, "mmlu_subjects": ["management", "human_aging"], "mmlu_per_subject": 3,
+                      "robust_n": 16, "search_trials": 9,
+                      "efficiency": {"seq_len": 128, "batch_size": 4, "repeats": 2}},
+}
+
+
+def _cut(values: Any) -> Any:
+    if isinstance(values, dict):
+        return {key: (min(value, _DRY_RUN_CUTS[key]) if key in _DRY_RUN_CUTS and isinstance(value, int)
+                      and not isinstance(value, bool) else _cut(value))
+                for key, value in values.items()}
+    return values
+
+
+def _merge(base: dict[str, Any], caps: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in caps.items():
+        if key not in base:
+            raise KeyError(f"dry-run cap {key!r} is not a size of this notebook (sizes: {sorted(base)})")
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base[key], dict) else value
+    return merged
+
+
+def dry_run_sizes(notebook: str, profile: str = "full") -> dict[str, Any]:
+    """``profile``'s sizes of ``notebook`` with the same shapes but training cut to a few steps.
+
+    Every integer under a key of ``_DRY_RUN_CUTS`` (``steps``, ``max_steps``, ``batch_size``,
+    ``eval_interval``, ...) is capped, at any depth; then :data:`DRY_RUN_CAPS` replaces the notebook's
+    data slices. ``None`` (for example "no early stopping") stays ``None``.
+    """
+    check_profile(profile)
+    if notebook not in SIZES:
+        raise KeyError(f"no sizes for notebook {notebook!r}: add an entry to llmbook.profiles.SIZES (known: {sorted(SIZES)})")
+    return _merge(_cut(copy.deepcopy(SIZES[notebook][profile])), DRY_RUN_CAPS.get(notebook, {}))
+
+
+def dry_run_requested() -> bool:
+    """Whether ``$LLMBOOK_DRY_RUN`` asks for a dry run (``1``/``true``/``yes``; ``0``/``false``/empty: no)."""
+    value = os.environ.get(DRY_RUN_ENV, "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"${DRY_RUN_ENV}={value!r}: use 1 (a dry run) or 0 (a real run)")

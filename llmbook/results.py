@@ -32,11 +32,16 @@ def _file(notebook: str) -> Path:
     return results_dir() / f"{notebook}.json"
 
 
-def start(notebook: str, profile: str, device: str) -> None:
-    """Begin a notebook's record: clears earlier results of ``notebook`` and starts its clock."""
+def start(notebook: str, profile: str, device: str, dry_run: bool = False) -> None:
+    """Begin a notebook's record: clears earlier results of ``notebook`` and starts its clock.
+
+    A dry run's record says ``"dry_run": true``, and :func:`check_bands` refuses it."""
     _current.clear()
     _current.update(notebook=notebook, profile=profile, device=str(device), t0=time.perf_counter())
-    _write({"notebook": notebook, "profile": profile, "device": str(device), "results": {}})
+    payload = {"notebook": notebook, "profile": profile, "device": str(device), "results": {}}
+    if dry_run:
+        payload["dry_run"] = True
+    _write(payload)
 
 
 def _write(payload: dict) -> None:
@@ -89,6 +94,8 @@ def check_bands(recorded: dict, expected: dict) -> list[str]:
     """
     problems = []
     profile = recorded["profile"]
+    if recorded.get("dry_run"):
+        return [f"these {profile!r} results come from a dry run (LLMBOOK_DRY_RUN=1): they are not checked against bands"]
     bands = expected.get(profile)
     if bands is None:
         return [f"no expected bands for profile {profile!r}"]

@@ -1,12 +1,14 @@
 """llmbook.book: the table of contents, notebook hygiene and the student edition."""
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from llmbook import book
+from llmbook import book, profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,6 +125,36 @@ def test_execute_reports_a_failing_cell_and_missing_bands(tmp_path):
     (tmp_path / "tests" / "expected" / "quiet.json").write_text('{"ci": {}}')
     assert book.check_results("quiet", "ci", tmp_path / "results", tmp_path / "tests" / "expected")[0].startswith(
         "no results recorded for 'quiet'")
+
+
+def test_a_dry_run_executes_the_full_shapes_without_checks_or_time_limit(tmp_path, monkeypatch):
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: index\n")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("profile = 'ci'", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("import llmbook\nfrom llmbook import results\n"
+                                          "run = llmbook.start('01_history', profile)\n"
+                                          "results.record('lstm_steps', run.sizes.char['lstm']['steps'])")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "01_history.ipynb"
+    nbformat.write(nb, str(path))
+    monkeypatch.setenv(profiles.DRY_RUN_ENV, "0")
+    run = book.execute(path, "full", tmp_path, dry_run=True)
+    assert run.error is None and run.ok and run.time_limit is None and run.problems == []
+    assert run.output == tmp_path / "_build" / "executed" / "full-dry" / "01_history.ipynb"
+    saved = json.loads((tmp_path / "_build" / "results" / "full-dry" / "01_history.json").read_text())
+    assert saved["dry_run"] is True and saved["results"]["lstm_steps"]["value"] == profiles.DRY_RUN_STEPS
+    assert os.environ[profiles.DRY_RUN_ENV] == "0"  # the caller's environment is restored
+    run = book.execute(path, "full", tmp_path, check=False)  # the real full profile: its sizes, no time limit
+    saved = json.loads((tmp_path / "_build" / "results" / "full" / "01_history.json").read_text())
+    assert "dry_run" not in saved and saved["results"]["lstm_steps"]["value"] == 4000 and run.time_limit is None
+    assert book.execute(path, "ci", tmp_path, check=False).time_limit == book.NOTEBOOK_TIME_LIMIT_S
+
+
+def test_dry_run_is_refused_where_a_book_would_be_built(capsys):
+    for command in ("all", "build", "student"):
+        with pytest.raises(SystemExit):
+            book.main([command, "--dry-run"])
+        assert "--dry-run goes with 'execute' only" in capsys.readouterr().err
 
 
 def test_command_line_normalize(tmp_path, capsys, monkeypatch):

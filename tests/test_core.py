@@ -79,6 +79,74 @@ def test_every_notebook_has_both_profiles_with_the_same_keys():
         assert set(by_profile["ci"]) == set(by_profile["full"]), notebook
 
 
+def _leaves(values, path=()):
+    if isinstance(values, dict):
+        for key, value in values.items():
+            yield from _leaves(value, path + (key,))
+    else:
+        yield path, values
+
+
+def test_dry_run_keeps_the_shapes_and_cuts_the_training():
+    cut_keys = set(profiles._DRY_RUN_CUTS)
+    for notebook in profiles.SIZES:
+        full = dict(_leaves(profiles.SIZES[notebook]["full"]))
+        dry = dict(_leaves(profiles.dry_run_sizes(notebook)))
+        assert set(dry) == set(full), notebook  # the same sizes, no key lost or invented
+        capped = {path for path in full if any(path[:len(c)] == c for c in _cap_paths(notebook))}
+        for path, value in full.items():
+            if path in capped:
+                continue
+            if path[-1] in cut_keys and isinstance(value, int):
+                assert dry[path] == min(value, profiles._DRY_RUN_CUTS[path[-1]]), (notebook, path)
+            else:
+                assert dry[path] == value, (notebook, path)  # layers, widths, block sizes: untouched
+    history = profiles.dry_run_sizes("01_history")
+    assert history["char"]["transformer"]["n_embd"] == 384 and history["char"]["transformer"]["steps"] == 4
+    assert history["eval_tokens"] == {"char": 20_000, "word": 4_000} and history["patience"] == 1
+    assert profiles.dry_run_sizes("01_history", "ci")["eval_interval"] is None  # None stays None
+    assert profiles.SIZES["01_history"]["full"]["char"]["transformer"]["steps"] == 4000  # the table is not touched
+    dry = profiles.sizes("04_pretraining", "full", dry_run=True)
+    assert dry.char_train["max_steps"] == profiles.DRY_RUN_STEPS and dry.char["n_embd"] == 384
+
+
+def _cap_paths(notebook):
+    return [path for path, _ in _leaves(profiles.DRY_RUN_CAPS.get(notebook, {}))] + [
+        (key,) for key, value in profiles.DRY_RUN_CAPS.get(notebook, {}).items() if not isinstance(value, dict)]
+
+
+def test_dry_run_caps_name_real_sizes_and_the_switch_is_strict(monkeypatch):
+    monkeypatch.setitem(profiles.DRY_RUN_CAPS, "00_how_to_use", {"text_fractoin": 0.1})
+    with pytest.raises(KeyError, match="dry-run cap 'text_fractoin' is not a size of this notebook"):
+        profiles.dry_run_sizes("00_how_to_use")
+    with pytest.raises(KeyError, match="no sizes for notebook '99_nothing'"):
+        profiles.dry_run_sizes("99_nothing")
+    for value, wanted in (("", False), ("0", False), ("false", False), ("1", True), ("TRUE", True), ("yes", True)):
+        monkeypatch.setenv(profiles.DRY_RUN_ENV, value)
+        assert profiles.dry_run_requested() is wanted, value
+    monkeypatch.setenv(profiles.DRY_RUN_ENV, "maybe")
+    with pytest.raises(ValueError, match=r"LLMBOOK_DRY_RUN='maybe': use 1 \(a dry run\) or 0"):
+        profiles.dry_run_requested()
+
+
+def test_a_dry_run_is_marked_and_never_passes_the_bands(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(results.ENV_VAR, str(tmp_path))
+    monkeypatch.setenv(profiles.DRY_RUN_ENV, "1")
+    run = llmbook.start("01_history", "full", device="cpu")
+    assert run.dry_run and run.sizes.char["lstm"]["steps"] == 4
+    assert "DRY RUN of the 'full' profile" in capsys.readouterr().out
+    results.record("char_ppl_kn5", 4.79)
+    saved = results.load("01_history")
+    assert saved["dry_run"] is True and saved["profile"] == "full"
+    bands = {"full": {"char_ppl_kn5": {"min": 4.7, "max": 4.9}}}
+    assert results.check_bands(saved, bands) == [
+        "these 'full' results come from a dry run (LLMBOOK_DRY_RUN=1): they are not checked against bands"]
+    monkeypatch.setenv(profiles.DRY_RUN_ENV, "0")
+    run = llmbook.start("01_history", "full", device="cpu")
+    assert not run.dry_run and run.sizes.char["lstm"]["steps"] == 4000
+    assert "dry_run" not in results.load("01_history")
+
+
 def test_profile_errors_name_the_choices():
     with pytest.raises(ValueError, match=r"unknown profile 'gpu': use one of \('ci', 'full'\)"):
         profiles.sizes("00_how_to_use", "gpu")

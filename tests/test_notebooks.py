@@ -3,9 +3,12 @@
 Each notebook is executed exactly once per test run (papermill, kernel python3); the executed copies in
 ``_build/executed/ci/`` are what the web book is built from (tests/test_webbook.py). nbval then re-runs
 the notebooks that mark deterministic cells with ``# NBVAL_CHECK_OUTPUT`` and compares those outputs.
+Chapter 1's full profile, whose leaderboard needs a GPU, also runs dry (its shapes, a few steps) so its
+code path cannot rot on CPU-only CI.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -32,6 +35,16 @@ def test_notebook_runs_in_the_ci_profile(notebook: Path):
     assert run.seconds <= book.NOTEBOOK_TIME_LIMIT_S, (
         f"{notebook.name} took {run.seconds:.0f} s, over the {book.NOTEBOOK_TIME_LIMIT_S:.0f} s limit of the ci profile")
     assert not run.problems, f"{notebook.name} results: " + "; ".join(run.problems)
+
+
+@pytest.mark.slow
+def test_the_full_profile_of_chapter_1_runs_dry():
+    run = book.execute(ROOT / "notebooks" / "01_history.ipynb", "full", ROOT, dry_run=True)
+    assert run.error is None, f"full-profile dry run: {run.error} (executed copy: {run.output})"
+    saved = json.loads((ROOT / "_build" / "results" / "full-dry" / "01_history.json").read_text())
+    bands = json.loads((ROOT / "tests" / "expected" / "01_history.json").read_text())["full"]
+    assert saved["dry_run"] is True and saved["profile"] == "full"
+    assert set(saved["results"]) == set(bands)  # the full run records every number that has a full band
 
 
 def _has_checked_output(path: Path) -> bool:
