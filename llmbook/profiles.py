@@ -243,14 +243,18 @@ def check_profile(profile: str) -> str:
     return profile
 
 
-def sizes(notebook: str, profile: str, dry_run: bool = False) -> Sizes:
-    """The sizes of ``notebook`` (its file stem, e.g. ``"01_history"``) in ``profile``; cut down if ``dry_run``."""
+def _table(notebook: str, profile: str) -> dict[str, Any]:
+    """The entry of :data:`SIZES` for ``notebook`` in ``profile``, or an error naming what is known."""
     check_profile(profile)
     if notebook not in SIZES:
         raise KeyError(f"no sizes for notebook {notebook!r}: add an entry to llmbook.profiles.SIZES (known: {sorted(SIZES)})")
-    if dry_run:
-        return Sizes(notebook, profile, dry_run_sizes(notebook, profile))
-    return Sizes(notebook, profile, SIZES[notebook][profile])
+    return SIZES[notebook][profile]
+
+
+def sizes(notebook: str, profile: str, dry_run: bool = False) -> Sizes:
+    """The sizes of ``notebook`` (its file stem, e.g. ``"01_history"``) in ``profile``; cut down if ``dry_run``."""
+    values = dry_run_sizes(notebook, profile) if dry_run else _table(notebook, profile)
+    return Sizes(notebook, profile, values)
 
 
 # ------------------------------------------------------------------------- dry runs
@@ -300,10 +304,7 @@ def dry_run_sizes(notebook: str, profile: str = "full") -> dict[str, Any]:
     ``eval_interval``, ...) is capped, at any depth; then :data:`DRY_RUN_CAPS` replaces the notebook's
     data slices. ``None`` (for example "no early stopping") stays ``None``.
     """
-    check_profile(profile)
-    if notebook not in SIZES:
-        raise KeyError(f"no sizes for notebook {notebook!r}: add an entry to llmbook.profiles.SIZES (known: {sorted(SIZES)})")
-    return _merge(_cut(copy.deepcopy(SIZES[notebook][profile])), DRY_RUN_CAPS.get(notebook, {}))
+    return _merge(_cut(copy.deepcopy(_table(notebook, profile))), DRY_RUN_CAPS.get(notebook, {}))
 
 
 def dry_run_requested() -> bool:

@@ -93,7 +93,8 @@ def test_dry_run_keeps_the_shapes_and_cuts_the_training():
         full = dict(_leaves(profiles.SIZES[notebook]["full"]))
         dry = dict(_leaves(profiles.dry_run_sizes(notebook)))
         assert set(dry) == set(full), notebook  # the same sizes, no key lost or invented
-        capped = {path for path in full if any(path[:len(c)] == c for c in _cap_paths(notebook))}
+        cap_paths = [path for path, _ in _leaves(profiles.DRY_RUN_CAPS.get(notebook, {}))]
+        capped = {path for path in full if any(path[:len(c)] == c for c in cap_paths)}
         for path, value in full.items():
             if path in capped:
                 continue
@@ -108,11 +109,6 @@ def test_dry_run_keeps_the_shapes_and_cuts_the_training():
     assert profiles.SIZES["01_history"]["full"]["char"]["transformer"]["steps"] == 4000  # the table is not touched
     dry = profiles.sizes("04_pretraining", "full", dry_run=True)
     assert dry.char_train["max_steps"] == profiles.DRY_RUN_STEPS and dry.char["n_embd"] == 384
-
-
-def _cap_paths(notebook):
-    return [path for path, _ in _leaves(profiles.DRY_RUN_CAPS.get(notebook, {}))] + [
-        (key,) for key, value in profiles.DRY_RUN_CAPS.get(notebook, {}).items() if not isinstance(value, dict)]
 
 
 def test_dry_run_caps_name_real_sizes_and_the_switch_is_strict(monkeypatch):
