@@ -40,9 +40,9 @@ import torch.nn.functional as F  # noqa: E402
 from llmbook.device import seed_everything  # noqa: E402
 from llmbook.hf import to_hf_gpt2  # noqa: E402
 from llmbook.models import GPT, GPTConfig  # noqa: E402
-from llmbook.train import TrainConfig, Trainer, flops_per_token, get_batch, mfu  # noqa: E402
-from llmbook.train.cli import char_data  # noqa: E402
-from llmbook.train.flops import PEAK_TFLOPS  # noqa: E402
+from llmbook.flops import PEAK_TFLOPS, mfu, training_flops_per_token  # noqa: E402
+from llmbook.train import TrainConfig, Trainer, get_batch  # noqa: E402
+from llmbook.data import char_data  # noqa: E402
 
 SMALL = dict(n_layer=4, n_head=4, n_embd=128, block_size=64)  # nanoGPT's CPU config
 CHAR = dict(n_layer=6, n_head=6, n_embd=384, block_size=256)  # nanoGPT's shakespeare_char
@@ -142,7 +142,7 @@ def train_run(shape: dict, *, batch_size: int, max_steps: int, dropout: float, e
     # steady-state throughput: the median over the log intervals, skipping the first (warm-up, compilation)
     rates = history.tokens_per_s[1:] or history.tokens_per_s
     tokens_per_s = statistics.median(rates)
-    per_token = flops_per_token(model.num_params(), shape["n_layer"], shape["n_embd"], shape["block_size"])
+    per_token = training_flops_per_token(model.num_params(), shape["n_layer"], shape["n_embd"], shape["block_size"])
     summary = {"device": str(trainer.device), "precision": precision, "n_params": model.num_params(),
                "max_steps": max_steps, "wall_s": wall, "val_loss": history.val_loss[-1],
                "train_loss": history.eval_train_loss[-1], "best_val_loss": min(history.val_loss),

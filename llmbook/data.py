@@ -4,7 +4,8 @@ Where a file comes from, in this order:
 
 1. the mirror directory named by the environment variable ``LLMBOOK_DATA_DIR`` (CI and the tests
    point it at ``../shared/data``; a teacher can point it at a USB stick or a course share);
-2. the user cache, ``$LLMBOOK_CACHE_DIR`` or ``~/.cache/llmbook/data``;
+2. the user cache, ``data/`` under :func:`llmbook.cache.cache_root` (``$LLMBOOK_CACHE_DIR`` or
+   ``~/.cache/llmbook``);
 3. a download from the file's canonical public URL (a pinned commit), written to the cache only
    after its sha256 matched.
 
@@ -27,10 +28,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["DataError", "DataFile", "REGISTRY", "DATASETS", "load", "path", "splits", "sha256_file", "ENV_VAR"]
+from .cache import cache_dir
+
+__all__ = ["DataError", "DataFile", "REGISTRY", "DATASETS", "load", "path", "splits", "sha256_file", "char_data", "ENV_VAR"]
 
 ENV_VAR = "LLMBOOK_DATA_DIR"
-CACHE_ENV_VAR = "LLMBOOK_CACHE_DIR"
 _REGISTRY_FILE = Path(__file__).with_name("data_registry.tsv")
 
 
@@ -62,11 +64,7 @@ REGISTRY: dict[str, DataFile] = _read_registry()
 
 
 def _cache_dir() -> Path:
-    root = os.environ.get(CACHE_ENV_VAR)
-    if root:
-        return Path(root)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "llmbook" / "data"
+    return cache_dir("data")
 
 
 def sha256_file(file: Path) -> str:
@@ -298,3 +296,18 @@ def _load_cached(name: str, split: str) -> Any:
 
     data = _load_cached_impl(name, split, os.environ.get(ENV_VAR), str(_cache_dir()))
     return data if isinstance(data, str) else copy.deepcopy(data)
+
+
+def char_data(max_chars: int | None = None) -> tuple[Any, Any, Any]:
+    """tinyshakespeare as character ids: ``(tokenizer, train_ids, val_ids)`` (nanoGPT's 90/10 split;
+    ``max_chars`` keeps the first characters of each split, for quick runs)."""
+    import torch  # imported here: the rest of this module returns plain Python data
+
+    from .tokenizers import CharTokenizer
+
+    tokenizer = CharTokenizer(load("tinyshakespeare", "all"))
+    train_text, val_text = load("tinyshakespeare", "train"), load("tinyshakespeare", "val")
+    if max_chars:
+        train_text, val_text = train_text[:max_chars], val_text[:max_chars]
+    as_ids = lambda text: torch.tensor(tokenizer.encode(text), dtype=torch.long)  # noqa: E731
+    return tokenizer, as_ids(train_text), as_ids(val_text)

@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from .cache import cache_dir
+
 __all__ = [
     "minilm_dir",
     "smollm2_gguf",
@@ -70,11 +72,7 @@ def smollm2_gguf() -> Path:
 def models_cache_dir() -> Path:
     """Where converted models are cached: ``$LLMBOOK_CACHE_DIR/models``, else ``~/.cache/llmbook/models``
     (``$XDG_CACHE_HOME`` replaces ``~/.cache`` when set)."""
-    root = os.environ.get("LLMBOOK_CACHE_DIR")
-    if root:
-        return Path(root).expanduser() / "models"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "llmbook" / "models"
+    return cache_dir("models")
 
 
 def _gguf_signature(gguf: Path) -> dict[str, Any]:

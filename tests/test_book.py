@@ -1,4 +1,4 @@
-"""llmbook.book: the table of contents, notebook hygiene and the student edition."""
+"""llmbook.book.build: the table of contents, notebook hygiene and the student edition."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from llmbook import book, profiles
+from llmbook.book import build as book
+from llmbook.book import sizes as profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,7 +132,7 @@ def test_a_dry_run_executes_the_full_shapes_without_checks_or_time_limit(tmp_pat
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: index\n")
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("profile = 'ci'", metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell("import llmbook\nfrom llmbook import results\n"
+                nbformat.v4.new_code_cell("import llmbook\nfrom llmbook.book import results\n"
                                           "run = llmbook.start('01_history', profile)\n"
                                           "results.record('lstm_steps', run.sizes.char['lstm']['steps'])")]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

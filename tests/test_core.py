@@ -1,15 +1,21 @@
-"""llmbook.device, profiles, results, plot, exercises and llmbook.start."""
+"""llmbook.device, llmbook.cache, plot, the book machinery (sizes, results, exercises) and llmbook.start."""
 from __future__ import annotations
 
+import importlib
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import llmbook
-from llmbook import device, exercises, plot, profiles, results
+import dataclasses
+
+from llmbook import cache, device, plot
+from llmbook.book import exercises, results
+from llmbook.book import sizes as profiles
 
 
 def test_pick_device_order_and_override(monkeypatch):
@@ -67,19 +73,27 @@ def test_profiles_give_sizes_per_notebook():
     assert ci.text_fraction < full.text_fraction and ci["top_k_chars"] == 20 and len(ci) == 2
     assert set(ci) == set(full)
     assert "Sizes('00_how_to_use', 'ci'" in repr(ci)
-    with pytest.raises(AttributeError, match="has no size 'n_steps'; it has .*add it to llmbook.profiles.SIZES"):
+    with pytest.raises(AttributeError, match=r"has no size 'n_steps'; it has .*add it to llmbook\.book\.sizes\.ch00"):
         ci.n_steps
     with pytest.raises(AttributeError):
         ci._hidden
 
 
-def test_every_notebook_has_both_profiles_with_the_same_keys():
-    for notebook, by_profile in profiles.SIZES.items():
-        assert set(by_profile) == set(profiles.PROFILES), notebook
-        assert set(by_profile["ci"]) == set(by_profile["full"]), notebook
+NOTEBOOK_STEMS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+def test_every_notebook_has_one_sizes_module_with_both_profiles_and_the_same_keys():
+    assert [f"ch{stem[:2]}" for stem in NOTEBOOK_STEMS] == profiles.chapters()
+    for notebook in NOTEBOOK_STEMS:
+        ci, full = profiles.table(notebook, "ci"), profiles.table(notebook, "full")
+        assert set(ci) == set(full), notebook
+        for key in ci:  # a size is the same kind of thing in both profiles (a GPTConfig stays a GPTConfig)
+            assert type(ci[key]) is type(full[key]) or None in (ci[key], full[key]), (notebook, key)
 
 
 def _leaves(values, path=()):
+    if dataclasses.is_dataclass(values):
+        values = {f.name: getattr(values, f.name) for f in dataclasses.fields(values)}
     if isinstance(values, dict):
         for key, value in values.items():
             yield from _leaves(value, path + (key,))
@@ -89,16 +103,17 @@ def _leaves(values, path=()):
 
 def test_dry_run_keeps_the_shapes_and_cuts_the_training():
     cut_keys = set(profiles._DRY_RUN_CUTS)
-    for notebook in profiles.SIZES:
-        full = dict(_leaves(profiles.SIZES[notebook]["full"]))
+    for notebook in NOTEBOOK_STEMS:
+        full = dict(_leaves(profiles.table(notebook, "full")))
         dry = dict(_leaves(profiles.dry_run_sizes(notebook)))
         assert set(dry) == set(full), notebook  # the same sizes, no key lost or invented
-        cap_paths = [path for path, _ in _leaves(profiles.DRY_RUN_CAPS.get(notebook, {}))]
+        caps = importlib.import_module(f"llmbook.book.sizes.ch{notebook[:2]}").DRY_RUN
+        cap_paths = [path for path, _ in _leaves(caps)]
         capped = {path for path in full if any(path[:len(c)] == c for c in cap_paths)}
         for path, value in full.items():
             if path in capped:
                 continue
-            if path[-1] in cut_keys and isinstance(value, int):
+            if path[-1] in cut_keys and isinstance(value, int) and not isinstance(value, bool):
                 assert dry[path] == min(value, profiles._DRY_RUN_CUTS[path[-1]]), (notebook, path)
             else:
                 assert dry[path] == value, (notebook, path)  # layers, widths, block sizes: untouched
@@ -106,13 +121,15 @@ def test_dry_run_keeps_the_shapes_and_cuts_the_training():
     assert history["char"]["transformer"]["n_embd"] == 384 and history["char"]["transformer"]["steps"] == 4
     assert history["eval_tokens"] == {"char": 20_000, "word": 4_000} and history["patience"] == 1
     assert profiles.dry_run_sizes("01_history", "ci")["eval_interval"] is None  # None stays None
-    assert profiles.SIZES["01_history"]["full"]["char"]["transformer"]["steps"] == 4000  # the table is not touched
+    assert profiles.table("01_history", "full")["char"]["transformer"]["steps"] == 4000  # the table is not touched
     dry = profiles.sizes("04_pretraining", "full", dry_run=True)
     assert dry.char_train["max_steps"] == profiles.DRY_RUN_STEPS and dry.char["n_embd"] == 384
 
 
 def test_dry_run_caps_name_real_sizes_and_the_switch_is_strict(monkeypatch):
-    monkeypatch.setitem(profiles.DRY_RUN_CAPS, "00_how_to_use", {"text_fractoin": 0.1})
+    from llmbook.book.sizes import ch00
+
+    monkeypatch.setattr(ch00, "DRY_RUN", {"text_fractoin": 0.1})
     with pytest.raises(KeyError, match="dry-run cap 'text_fractoin' is not a size of this notebook"):
         profiles.dry_run_sizes("00_how_to_use")
     with pytest.raises(KeyError, match="no sizes for notebook '99_nothing'"):
@@ -146,7 +163,7 @@ def test_a_dry_run_is_marked_and_never_passes_the_bands(tmp_path, monkeypatch, c
 def test_profile_errors_name_the_choices():
     with pytest.raises(ValueError, match=r"unknown profile 'gpu': use one of \('ci', 'full'\)"):
         profiles.sizes("00_how_to_use", "gpu")
-    with pytest.raises(KeyError, match="no sizes for notebook '99_nothing': add an entry"):
+    with pytest.raises(KeyError, match="no sizes for notebook '99_nothing': add llmbook/book/sizes/ch99.py"):
         profiles.sizes("99_nothing", "ci")
 
 
@@ -183,7 +200,16 @@ def test_record_refuses_bad_values(tmp_path, monkeypatch):
 
 def test_results_dir_default(monkeypatch, tmp_path):
     monkeypatch.delenv(results.ENV_VAR, raising=False)
-    assert results.results_dir().parts[-2:] == ("llmbook", "results")
+    monkeypatch.delenv(cache.CACHE_ENV_VAR, raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert results.results_dir() == Path.home() / ".cache" / "llmbook" / "results"
+    monkeypatch.setenv(cache.CACHE_ENV_VAR, str(tmp_path))
+    assert results.results_dir() == tmp_path / "results"  # one cache root for results, data and models
+    from llmbook import data, pretrained
+
+    assert data._cache_dir() == tmp_path / "data" and pretrained.models_cache_dir() == tmp_path / "models"
+    with pytest.raises(ValueError, match="one plain folder name"):
+        cache.cache_dir("../elsewhere")
 
 
 def test_check_bands_reports_every_kind_of_problem():

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from llmbook import data
+from llmbook.cache import CACHE_ENV_VAR
 from llmbook.data import DataError, DataFile
 
 MANIFEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "MANIFEST.tsv"
@@ -30,10 +31,10 @@ def test_registry_covers_every_file_of_the_manifest():
 @pytest.fixture()
 def isolated(tmp_path, monkeypatch):
     """An empty mirror and cache, and a network that refuses every download."""
-    mirror, cache = tmp_path / "mirror", tmp_path / "cache"
+    mirror, cache = tmp_path / "mirror", tmp_path / "cache" / "data"
     mirror.mkdir()
     monkeypatch.setenv(data.ENV_VAR, str(mirror))
-    monkeypatch.setenv(data.CACHE_ENV_VAR, str(cache))
+    monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path / "cache"))  # the data cache is its data/ folder
 
     def offline(*args, **kwargs):
         raise OSError("network is unreachable")
@@ -117,7 +118,7 @@ class _Server:
 
 def test_download_is_verified_cached_and_reused(tmp_path, monkeypatch):
     monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "empty-mirror"))
-    monkeypatch.setenv(data.CACHE_ENV_VAR, str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path / "cache"))
     served = tmp_path / "www"
     served.mkdir()
     (served / "good.txt").write_bytes(b"downloaded content")
@@ -125,13 +126,13 @@ def test_download_is_verified_cached_and_reused(tmp_path, monkeypatch):
     with _Server(served) as base:
         good = _fake_entry(monkeypatch, "demo/good.txt", b"downloaded content", url=f"{base}/good.txt")
         local = data.path(good.name)
-        assert local == tmp_path / "cache" / "demo" / "good.txt"
+        assert local == tmp_path / "cache" / "data" / "demo" / "good.txt"
         assert local.read_bytes() == b"downloaded content"
         bad = _fake_entry(monkeypatch, "demo/bad.txt", b"expected content", url=f"{base}/bad.txt")
         with pytest.raises(DataError, match=r"demo/bad.txt: the download from http://127.0.0.1:\d+/bad.txt has sha256 .* discarded"):
             data.path(bad.name)
-        assert not (tmp_path / "cache" / "demo" / "bad.txt").exists()
-        assert not list((tmp_path / "cache" / "demo").glob("*.part"))
+        assert not (tmp_path / "cache" / "data" / "demo" / "bad.txt").exists()
+        assert not list((tmp_path / "cache" / "data" / "demo").glob("*.part"))
     # the server is gone: the cached copy is still found (and verified)
     assert data.path(good.name).read_bytes() == b"downloaded content"
 
@@ -177,7 +178,7 @@ def test_inconsistent_files_are_reported(monkeypatch):
 
 
 def test_default_cache_dir_follows_xdg(monkeypatch, tmp_path):
-    monkeypatch.delenv(data.CACHE_ENV_VAR, raising=False)
+    monkeypatch.delenv(CACHE_ENV_VAR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert data._cache_dir() == tmp_path / "llmbook" / "data"
     monkeypatch.delenv("XDG_CACHE_HOME")

@@ -21,7 +21,6 @@ from llmbook import data
 from llmbook.evaluate import (
     char_noise,
     fewshot_contexts,
-    flops_per_token,
     loglikelihoods,
     mmlu_items,
     multiple_choice,
@@ -31,6 +30,7 @@ from llmbook.evaluate import (
     shuffle_words,
 )
 from llmbook.evaluate.multiple_choice import _plan_batches, mmlu_description
+from llmbook.flops import model_forward_flops_per_token
 from llmbook.metrics import bootstrap_ci
 from llmbook.tokenizers import CharTokenizer, GPT2Tokenizer
 
@@ -503,7 +503,7 @@ def test_perturbation_rates():
 # ---------------------------------------------------------------- efficiency
 
 
-def test_flops_per_token_equals_pytorch_flop_counter():
+def test_model_forward_flops_per_token_equals_pytorch_flop_counter():
     from torch.utils.flop_counter import FlopCounterMode
 
     model = _tiny_llama(max_positions=64)
@@ -512,16 +512,16 @@ def test_flops_per_token_equals_pytorch_flop_counter():
         ids = torch.randint(0, 50257, (1, length))
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             model(ids)
-        assert flops_per_token(model, length) * length == counter.get_total_flops()
+        assert model_forward_flops_per_token(model, length) * length == counter.get_total_flops()
     with pytest.raises(ValueError, match="context_length"):
-        flops_per_token(model, 0)
+        model_forward_flops_per_token(model, 0)
 
 
 def test_profile_model_reports_consistent_numbers(tiny_llama):
     report = profile_model(tiny_llama, seq_len=16, batch_size=2, repeats=2)
     assert report.parameters == sum(p.numel() for p in tiny_llama.parameters())
     assert report.matmul_parameters < report.parameters  # the input embedding is a lookup, not a matmul
-    assert report.flops_per_token == flops_per_token(tiny_llama, 16)
+    assert report.flops_per_token == model_forward_flops_per_token(tiny_llama, 16)
     assert report.latency_s > 0 and report.tokens_per_s > 0 and report.achieved_flops > 0
     weights = sum(p.numel() * 4 for p in tiny_llama.parameters())
     assert report.peak_memory_bytes >= weights and report.dtype == "float32" and report.device == "cpu"
@@ -530,7 +530,7 @@ def test_profile_model_reports_consistent_numbers(tiny_llama):
     no_config = UnigramLM(torch.zeros(3))
     no_config.config = type("Config", (), {})()
     with pytest.raises(ValueError, match="num_hidden_layers"):
-        flops_per_token(no_config, 4)
+        model_forward_flops_per_token(no_config, 4)
 
 
 def test_load_smollm2_reads_a_local_hugging_face_folder(tmp_path, gpt2_tokenizer):

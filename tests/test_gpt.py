@@ -9,7 +9,7 @@ from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsW
 
 from llmbook.hf import from_hf_gpt2, hf_gpt2_config, to_hf_gpt2
 from llmbook.models import GPT, GPTConfig
-from llmbook.models.gpt import sample_logits
+from llmbook.generate import sample_logits
 from llmbook.train import TrainConfig, Trainer
 
 TINY = dict(vocab_size=61, block_size=24, n_layer=2, n_head=4, n_embd=32)
@@ -54,7 +54,7 @@ def test_hf_loss_and_gradients_match():
 
 @pytest.mark.slow
 def test_hf_export_after_training_gives_identical_logits():
-    from llmbook.train.cli import char_data
+    from llmbook.data import char_data
 
     tokenizer, train_ids, val_ids = char_data(max_chars=20_000)
     model = _model(2, vocab_size=tokenizer.vocab_size)

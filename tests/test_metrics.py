@@ -757,7 +757,7 @@ def test_strided_perplexity_bad_input(tiny_gpt2):
 # Chapter 5's exercise checkers accept the right answers and reject wrong ones
 # ----------------------------------------------------------------------------------------------------------
 def test_chapter_5_exercise_checkers():
-    from llmbook.exercises import check
+    from llmbook.book.exercises import check
 
     assert check("05.1", 20 ** 1.2) and not check("05.1", 20.0)
     rows = data.load("multi30k", "test")

@@ -403,7 +403,7 @@ def test_mle_generation_in_an_unseen_context_is_an_error():
 
 @pytest.mark.slow
 def test_chapter_1_exercise_checkers(shakespeare):
-    from llmbook.exercises import check
+    from llmbook.book.exercises import check
     from llmbook.models import MLPLM, MLPLMConfig
 
     train = data.load("tinyshakespeare", "train")

@@ -529,7 +529,7 @@ def test_block_with_rmsnorm_swiglu_rotary_runs_and_is_causal():
 
 
 def test_chapter3_exercise_checkers():
-    from llmbook.exercises import check
+    from llmbook.book.exercises import check
 
     assert check("03.1", torch.ones(3, 5, dtype=torch.bool).tril(diagonal=2))
     assert not check("03.1", torch.ones(3, 5, dtype=torch.bool).tril())  # aligned to the start: wrong

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from llmbook import book
+from llmbook.book import build as book
 
 from conftest import NOTEBOOK_TIMES
 

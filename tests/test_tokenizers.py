@@ -341,7 +341,7 @@ def test_char_tokenizer_round_trip_and_errors():
 
 @pytest.mark.slow
 def test_chapter_2_exercises_accept_the_reference_answers_only(hf_gpt2, hf_bert):
-    from llmbook.exercises import check
+    from llmbook.book.exercises import check
 
     train, val = data.load("tinyshakespeare", "train"), data.load("tinyshakespeare", "val")
     (a, b), = naive_bpe_merges(train[:100_000], 1)

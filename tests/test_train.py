@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from llmbook.device import seed_everything
+from llmbook.flops import mfu, training_flops, training_flops_per_token
 from llmbook.models import GPT, GPTConfig
 from llmbook.train import (
     CheckpointError,
@@ -23,17 +24,14 @@ from llmbook.train import (
     compact_vocabulary,
     configure_optimizer,
     estimate_memory,
-    flops_per_token,
     get_batch,
     load_checkpoint,
     lr_at,
-    mfu,
     param_groups,
     save_checkpoint,
     shard_rows,
-    training_flops,
 )
-from llmbook.train.cli import char_data
+from llmbook.data import char_data
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB, BLOCK = 65, 16
@@ -435,10 +433,10 @@ def test_flop_counts_match_nanogpt():
     assert training_flops(1000, 50) == 6 * 1000 * 50  # Kaplan et al.: C = 6 N D
     # nanoGPT's estimate_mfu: 6N + 12 L H Q T per token, against an A100's 312 TFLOP/s
     per_token = 6 * model.num_params() + 12 * 2 * 2 * 16 * BLOCK
-    assert flops_per_token(model.num_params(), 2, 32, BLOCK) == per_token
+    assert training_flops_per_token(model.num_params(), 2, 32, BLOCK) == per_token
     assert mfu(1e6, per_token, 312.0) == pytest.approx(1e6 * per_token / 312e12)
-    with pytest.raises(ValueError, match="positive"):
-        flops_per_token(0, 2, 32, BLOCK)
+    with pytest.raises(ValueError, match="n_params=0: n_params, n_layer, d_attn and context_length"):
+        training_flops_per_token(0, 2, 32, BLOCK)
     with pytest.raises(ValueError, match="peak_tflops"):
         mfu(1.0, 1.0, 0)
 
@@ -469,7 +467,7 @@ def test_distributed_helpers_in_a_single_process(monkeypatch, shakespeare):
 
 
 def test_chapter_4_exercises_accept_the_right_answers_only():
-    from llmbook.exercises import check
+    from llmbook.book.exercises import check
 
     right = {"04.1": 124_439_808, "04.2": (1e-3 + 1e-4) / 2,
              "04.3": (2 * 1.3e9 + 14 * 1.3e9 / 8) / 1e9, "04.4": 6 * 124e6 * 300e9 / (0.4 * 312e12) / 86400}

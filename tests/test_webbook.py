@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from llmbook import book
+from llmbook.book import build as book
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -6,11 +6,11 @@
 * :func:`run_piqa`, :func:`run_mmlu` — the chapter's benchmark runs (also ``python -m llmbook.evaluate``);
 * :func:`strided_perplexity` — sliding-window perplexity of a long text (chapter "Metrics");
 * :func:`char_noise`, :func:`shuffle_words` — seeded perturbations for robustness tests;
-* :func:`profile_model`, :func:`flops_per_token` — parameters, FLOPs, latency, throughput, memory.
+* :func:`profile_model` — parameters, FLOPs (:mod:`llmbook.flops`), latency, throughput, memory.
 """
 from __future__ import annotations
 
-from .efficiency import EfficiencyReport, count_parameters, flops_per_token, matmul_parameters, profile_model
+from .efficiency import EfficiencyReport, count_parameters, profile_model
 from .multiple_choice import (
     MultipleChoiceResult,
     fewshot_contexts,
@@ -34,8 +34,6 @@ __all__ = [
     "run_piqa",
     "char_noise",
     "count_parameters",
-    "flops_per_token",
-    "matmul_parameters",
     "profile_model",
     "shuffle_words",
     "fewshot_contexts",

@@ -1,20 +1,20 @@
 """Efficiency of a model: parameters, FLOPs per token, latency, throughput and peak memory.
 
 The forward pass of a Transformer costs, per token, two FLOPs (a multiply and an add) for every weight
-of its linear layers, plus the attention scores and their weighted sum (Kaplan et al., 2020):
+of its linear layers, plus the attention scores and their weighted sum (see :mod:`llmbook.flops`, which also says why the
+book counts ``4`` where Kaplan et al.'s Table 1 has ``2``):
 
 .. math:: C_{\\text{forward}} \\approx 2 N_{\\text{matmul}} + 4\\, n_{\\text{layer}}\\, T\\, d_{\\text{attn}}
 
 where :math:`N_{\\text{matmul}}` counts the weights of every linear layer (the output projection onto
 the vocabulary included; the embedding lookup costs no multiplications), :math:`T` is the context
 length and :math:`d_{\\text{attn}} = n_{\\text{head}} d_{\\text{head}}`. For short contexts the first term
-dominates, hence the rule of thumb "2N FLOPs per token". :func:`flops_per_token` evaluates the formula;
-the tests check it against PyTorch's ``FlopCounterMode``.
+dominates, hence the rule of thumb "2N FLOPs per token". :func:`llmbook.flops.model_forward_flops_per_token`
+evaluates the formula; the tests check it against PyTorch's ``FlopCounterMode``.
 """
 from __future__ import annotations
 
 import os
-import statistics
 import threading
 import time
 from dataclasses import dataclass
@@ -23,42 +23,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..train.flops import forward_flops_per_token
+from ..flops import matmul_parameters, model_forward_flops_per_token
+from ..timing import median_seconds
 
-__all__ = ["EfficiencyReport", "count_parameters", "matmul_parameters", "flops_per_token", "profile_model"]
+__all__ = ["EfficiencyReport", "count_parameters", "profile_model"]
 
 
 def count_parameters(model: nn.Module) -> int:
     """Number of distinct parameters (tied weights, such as shared input and output embeddings, count once)."""
     return sum(p.numel() for p in model.parameters())
-
-
-def matmul_parameters(model: nn.Module) -> int:
-    """Weights used in a matrix product per token: every ``nn.Linear``'s weight, a tied output head included."""
-    return sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
-
-
-def _attention_shape(config: Any) -> tuple[int, int]:
-    """``(n_layer, d_attn)`` from a Hugging Face style config."""
-    n_layer = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
-    n_head = getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None)
-    d_model = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None)
-    if not (n_layer and n_head and d_model):
-        raise ValueError("the model's config must give the number of layers, heads and the hidden size (num_hidden_layers, num_attention_heads, hidden_size)")
-    head_dim = getattr(config, "head_dim", None) or d_model // n_head
-    return int(n_layer), int(n_head * head_dim)
-
-
-def flops_per_token(model: nn.Module, context_length: int) -> float:
-    """Forward FLOPs per token, :math:`2 N_{\\text{matmul}} + 4 n_{\\text{layer}} T d_{\\text{attn}}`, at context length ``T``.
-
-    The attention term counts the full :math:`T \\times T` score matrix, as dense kernels compute it even
-    when a causal mask zeroes half of it.
-    """
-    if isinstance(context_length, bool) or not isinstance(context_length, int) or context_length < 1:
-        raise ValueError(f"context_length must be a positive int, got {context_length!r}")
-    n_layer, d_attn = _attention_shape(model.config)
-    return forward_flops_per_token(matmul_parameters(model), n_layer, d_attn, context_length)
 
 
 @dataclass(frozen=True)
@@ -138,27 +111,18 @@ def profile_model(
     was_training = model.training
     model.eval()
 
-    def timed(ids: torch.Tensor) -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        model(ids)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - t0
-
     try:
         with torch.inference_mode():
-            timed(single)  # warm-up: first calls pay for allocation and kernel selection
-            latency = statistics.median(timed(single) for _ in range(repeats))
+            # one warm-up call: first calls pay for allocation and kernel selection
+            latency = median_seconds(lambda: model(single), repeats, warmup=1, device=device)
             weights = sum(p.numel() * p.element_size() for p in model.parameters())
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-                batch_times = [timed(batch) for _ in range(repeats)]
+                batch_seconds = median_seconds(lambda: model(batch), repeats, warmup=0, device=device)
                 peak = int(torch.cuda.max_memory_allocated(device))
             else:
                 with _PeakRSS() as rss:
-                    batch_times = [timed(batch) for _ in range(repeats)]
+                    batch_seconds = median_seconds(lambda: model(batch), repeats, warmup=0, device=device)
                 extra = (rss.peak - rss.start) if rss.peak is not None and rss.start is not None else 0
                 peak = weights + max(0, int(extra))
     finally:
@@ -166,9 +130,9 @@ def profile_model(
     return EfficiencyReport(
         parameters=count_parameters(model),
         matmul_parameters=matmul_parameters(model),
-        flops_per_token=flops_per_token(model, seq_len),
+        flops_per_token=model_forward_flops_per_token(model, seq_len),
         latency_s=latency,
-        tokens_per_s=batch_size * seq_len / statistics.median(batch_times),
+        tokens_per_s=batch_size * seq_len / batch_seconds,
         peak_memory_bytes=peak,
         seq_len=seq_len,
         batch_size=batch_size,

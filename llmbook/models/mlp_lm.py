@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .gpt import sample_logits
+from ..generate import sample_logits
 from .loss import next_token_loss
 
 __all__ = ["MLPLMConfig", "MLPLM"]

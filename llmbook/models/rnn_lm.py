@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .gpt import sample_logits
+from ..generate import sample_logits
 from .loss import next_token_loss
 
 __all__ = ["RNNLMConfig", "RNNLM", "CELLS"]

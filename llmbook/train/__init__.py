@@ -1,4 +1,5 @@
-"""Training: the loop, batching, schedules, checkpoints, memory estimates and data parallelism.
+"""Training: the loop, batching, schedules, checkpoints, memory estimates and data parallelism
+(FLOP counts and MFU: :mod:`llmbook.flops`).
 
 >>> from llmbook.train import Trainer, TrainConfig, get_batch, estimate_memory
 """
@@ -7,13 +8,12 @@ from __future__ import annotations
 from .batching import compact_vocabulary, get_batch, shard_rows
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .distributed import DistInfo, all_reduce_mean, cleanup_distributed, init_distributed
-from .flops import flops_per_token, forward_flops_per_token, mfu, training_flops
 from .memory import MemoryEstimate, estimate_memory
 from .optim import WarmupCosineSchedule, configure_optimizer, lr_at, param_groups
 from .trainer import History, TrainConfig, Trainer
 
 __all__ = [
     "get_batch", "shard_rows", "compact_vocabulary", "CheckpointError", "save_checkpoint", "load_checkpoint", "DistInfo",
-    "init_distributed", "cleanup_distributed", "all_reduce_mean", "flops_per_token", "forward_flops_per_token", "training_flops", "mfu", "MemoryEstimate", "estimate_memory",
+    "init_distributed", "cleanup_distributed", "all_reduce_mean", "MemoryEstimate", "estimate_memory",
     "WarmupCosineSchedule", "configure_optimizer", "lr_at", "param_groups", "History", "TrainConfig", "Trainer",
 ]

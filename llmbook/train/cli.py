@@ -19,25 +19,12 @@ from pathlib import Path
 
 import torch
 
-from .. import data
+from ..data import char_data
 from ..device import seed_everything
 from .distributed import cleanup_distributed, init_distributed
 from .trainer import TrainConfig, Trainer
 
-__all__ = ["main", "char_data"]
-
-
-def char_data(max_chars: int | None = None):
-    """tinyshakespeare as character ids: ``(tokenizer, train_ids, val_ids)`` (nanoGPT's 90/10 split;
-    ``max_chars`` keeps the first characters of each split, for quick runs)."""
-    from ..tokenizers import CharTokenizer
-
-    tokenizer = CharTokenizer(data.load("tinyshakespeare", "all"))
-    train_text, val_text = data.load("tinyshakespeare", "train"), data.load("tinyshakespeare", "val")
-    if max_chars:
-        train_text, val_text = train_text[:max_chars], val_text[:max_chars]
-    as_ids = lambda text: torch.tensor(tokenizer.encode(text), dtype=torch.long)  # noqa: E731
-    return tokenizer, as_ids(train_text), as_ids(val_text)
+__all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:

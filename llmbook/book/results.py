@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..cache import cache_dir
+
 __all__ = ["start", "record", "load", "results_dir", "check_bands", "ENV_VAR"]
 
 ENV_VAR = "LLMBOOK_RESULTS_DIR"
@@ -24,8 +26,9 @@ _current: dict[str, Any] = {}
 
 
 def results_dir() -> Path:
+    """``$LLMBOOK_RESULTS_DIR`` (set by ``python -m llmbook.book``), else ``results/`` in the cache."""
     root = os.environ.get(ENV_VAR)
-    return Path(root) if root else Path.home() / ".cache" / "llmbook" / "results"
+    return Path(root) if root else cache_dir("results")
 
 
 def _file(notebook: str) -> Path:
@@ -68,7 +71,7 @@ def _plain(value: Any) -> Any:
 def record(name: str, value: Any) -> Any:
     """Record the headline number ``name`` and return the value (as a Python number)."""
     if not _current:
-        raise RuntimeError("call llmbook.start(notebook, profile) (or llmbook.results.start) before record()")
+        raise RuntimeError("call llmbook.start(notebook, profile) (or llmbook.book.results.start) before record()")
     if not isinstance(name, str) or not name:
         raise ValueError(f"a result needs a non-empty string name, got {name!r}")
     plain = _plain(value)

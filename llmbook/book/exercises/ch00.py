@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .. import data
+from ... import data
 from . import exercise
 
 

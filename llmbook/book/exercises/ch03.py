@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .. import nn as lnn
+from ... import nn as lnn
 from . import exercise
 
 

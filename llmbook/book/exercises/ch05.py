@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from .. import data, metrics
+from ... import data, metrics
 from . import exercise
 
 

@@ -2,17 +2,17 @@
 
 In a notebook::
 
-    from llmbook.exercises import check
+    from llmbook.book.exercises import check
     check("00.1", my_answer)      # prints ✅ or ❌ with a hint, returns True/False
 
-Each chapter's checkers live in ``llmbook/exercises/chNN.py`` and are registered with
+Each chapter's checkers live in ``llmbook/book/exercises/chNN.py`` and are registered with
 :func:`exercise`. A checker computes the right answer itself, usually with the package function the
 chapter built, so no answer is typed into the package by hand.
 
 Solutions: in the notebooks, a solution is a code cell tagged ``solution`` (and ``hide-cell``), with
 ``"jupyter": {"source_hidden": true}`` so that JupyterLab shows it collapsed. The web book shows it
 behind a "Show" toggle; the student edition (``make student``) removes every ``solution`` cell from
-the notebooks and the book (see ``llmbook.book.strip_solutions``).
+the notebooks and the book (see ``llmbook.book.build.strip_solutions``).
 """
 from __future__ import annotations
 

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import math
 
-from .. import data
+from ... import data
 from . import exercise
 
 
 @exercise("06.1", hint="fewshot_contexts(piqa_items(rows[:1]), piqa_items(rows[100:200]), num_fewshot=3, seed=7)[0] with rows = llmbook.data.load('piqa', 'val').")
 def _piqa_three_shot_prompt(answer) -> bool:
-    from ..evaluate import fewshot_contexts, piqa_items
+    from ...evaluate import fewshot_contexts, piqa_items
 
     rows = data.load("piqa", "val")
     return answer == fewshot_contexts(piqa_items(rows[:1]), piqa_items(rows[100:200]), num_fewshot=3, seed=7)[0]
@@ -22,19 +22,19 @@ def _items_for_two_points(answer) -> bool:
 
 @exercise("06.3", hint="acc takes argmax of the log-likelihoods; acc_norm divides each by len(choice) in characters first (llmbook.evaluate.predict).")
 def _acc_and_acc_norm(answer) -> bool:
-    from ..evaluate import predict
+    from ...evaluate import predict
 
     choices, lls = ["Use a spoon.", "Use a spoon to stir it slowly."], [-9.0, -13.0]
     return tuple(int(a) for a in answer) == (predict(lls, choices), predict(lls, choices, "chars"))
 
 
-@exercise("06.4", hint="2 * llmbook.evaluate.matmul_parameters(model): every nn.Linear weight, the output projection included.")
+@exercise("06.4", hint="2 * llmbook.flops.matmul_parameters(model): every nn.Linear weight, the output projection included.")
 def _smollm2_flops_per_token(answer) -> bool:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from ..evaluate import matmul_parameters
-    from ..pretrained import SMOLLM2_CACHE_NAME, load_smollm2, models_cache_dir
+    from ...flops import matmul_parameters
+    from ...pretrained import SMOLLM2_CACHE_NAME, load_smollm2, models_cache_dir
 
     folder = models_cache_dir() / SMOLLM2_CACHE_NAME
     if not (folder / "config.json").is_file():

@@ -5,8 +5,9 @@ import math
 
 import torch
 
-from ..models import GPT, GPTConfig
-from ..train import estimate_memory, lr_at, training_flops
+from ...models import GPT, GPTConfig
+from ...flops import training_flops
+from ...train import estimate_memory, lr_at
 from . import exercise
 
 

@@ -1,4 +1,4 @@
-"""Build tooling for the book: run every notebook once, check its results, build the web book offline.
+"""Building the book: run every notebook once, check its results, build the web book offline.
 
 The notebooks are committed without outputs. One run of the book:
 
@@ -33,7 +33,7 @@ from pathlib import Path
 import yaml
 
 from . import results as _results
-from .profiles import DRY_RUN_ENV, check_profile
+from .sizes import DRY_RUN_ENV, check_profile
 
 __all__ = [
     "project_root",

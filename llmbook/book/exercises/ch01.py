@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-from .. import data
-from ..ngram import NGramLM, word_tokens
+from ... import data
+from ...ngram import NGramLM, word_tokens
 from . import exercise
 
 
@@ -39,6 +39,6 @@ def _bits_per_char(answer) -> bool:
 @exercise("01.4", hint="Count each matrix and bias of y = b + U tanh(d + H x): the embedding table has V + 1 rows "
                        "(one for padding), H is (c·m) × h, U is h × V; or build the model and sum p.numel().")
 def _mlp_params(answer) -> bool:
-    from ..models import MLPLM, MLPLMConfig
+    from ...models import MLPLM, MLPLMConfig
 
     return int(answer) == MLPLM(MLPLMConfig(vocab_size=67, context_size=8, n_embd=32, n_hidden=256)).num_params()

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .. import data, pretrained
-from ..tokenizers import BPETokenizer, GPT2Tokenizer, WordPieceTokenizer, basic_tokenize
+from ... import data, pretrained
+from ...tokenizers import BPETokenizer, GPT2Tokenizer, WordPieceTokenizer, basic_tokenize
 from . import exercise
 
 
