@@ -14,41 +14,13 @@ core alone and for the whole module (projections included), causal and not.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from llmbook.nn import MultiHeadAttention, load_torch_multihead_attention
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def _time_once(fn, device: torch.device) -> float:
-    _sync(device)
-    start = time.perf_counter()
-    fn()
-    _sync(device)
-    return time.perf_counter() - start
-
-
-def interleaved_medians(fns: dict[str, callable], device: torch.device, warmup: int, rounds: int) -> dict[str, float]:
-    """Median seconds per call of each function, timed in alternating order so drifts hit all equally."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    names = list(fns)
-    for r in range(rounds):
-        order = names if r % 2 == 0 else names[::-1]
-        for name in order:
-            times[name].append(_time_once(fns[name], device))
-    return {name: statistics.median(t) for name, t in times.items()}
+from llmbook.timing import interleaved_medians
 
 
 def cpu_benchmark(batch=8, seq=256, d_model=256, n_heads=8, warmup=5, rounds=30, threads=None) -> float:
@@ -69,7 +41,7 @@ def cpu_benchmark(batch=8, seq=256, d_model=256, n_heads=8, warmup=5, rounds=30,
     # same numbers first: a benchmark of two different computations would mean nothing
     torch.testing.assert_close(ours(x), theirs(x, x, x, need_weights=False)[0], atol=1e-5, rtol=0)
     med = interleaved_medians({"llmbook.nn.MultiHeadAttention": run_ours, "torch.nn.MultiheadAttention": run_theirs},
-                              torch.device("cpu"), warmup, rounds)
+                              rounds, warmup, device="cpu")
     ratio = med["llmbook.nn.MultiHeadAttention"] / med["torch.nn.MultiheadAttention"]
     print(f"\nCPU forward+backward, batch {batch}, seq {seq}, d_model {d_model}, {n_heads} heads, "
           f"{torch.get_num_threads()} threads, median of {rounds} interleaved rounds")
@@ -108,7 +80,7 @@ def gpu_benchmark(seqs=(1024, 2048, 4096, 8192), d_model=1024, n_heads=16, token
             def mha_fwd_bwd():
                 mha(x, causal=causal).sum().backward()
 
-            med = interleaved_medians({"f": sdpa_fwd, "fb": sdpa_fwd_bwd, "m": mha_fwd_bwd}, device, warmup, rounds)
+            med = interleaved_medians({"f": sdpa_fwd, "fb": sdpa_fwd_bwd, "m": mha_fwd_bwd}, rounds, warmup, device=device)
             # backward costs 2.5× the forward for attention (5 matmuls vs 2), 2× for the linear layers
             tf = lambda flops, t: flops / t / 1e12  # noqa: E731
             print(f"{seq:>6}{batch:>6}{str(causal):>8}{tf(attn_flops, med['f']):>11.1f}"

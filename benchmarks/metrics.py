@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +25,7 @@ from sacrebleu.tokenizers.tokenizer_re import TokenizerRegexp  # noqa: E402
 
 from llmbook import data  # noqa: E402
 from llmbook.metrics import corpus_bleu, tokenize_13a  # noqa: E402
+from llmbook.timing import interleaved_medians  # noqa: E402
 
 TARGET_RATIO = 1.5
 
@@ -50,18 +49,6 @@ def clear_caches() -> None:
     TokenizerRegexp.__call__.cache_clear()
 
 
-def timed(fn, repeats: int, cold: bool) -> tuple[float, object]:
-    times, result = [], None
-    fn()  # first call: imports, regex compilation
-    for _ in range(repeats):
-        if cold:
-            clear_caches()
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=10_000)
@@ -73,14 +60,20 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(0)
     hypotheses = [perturb(r, rng, vocabulary) for r in references]
 
+    # Same score first (timing two different computations would mean nothing); these first calls
+    # also pay for imports and regex compilation.
+    ours = corpus_bleu(hypotheses, [references])
+    ref = sacrebleu.corpus_bleu(hypotheses, [references])
+    assert abs(ours.score - ref.score) < 1e-9, (ours.score, ref.score)
+    fns = {"llmbook": lambda: corpus_bleu(hypotheses, [references]),
+           "sacrebleu": lambda: sacrebleu.corpus_bleu(hypotheses, [references])}
     rows = []
-    for mode in ("cold", "warm"):
-        ours_s, ours = timed(lambda: corpus_bleu(hypotheses, [references]), args.repeats, mode == "cold")
-        ref_s, ref = timed(lambda: sacrebleu.corpus_bleu(hypotheses, [references]), args.repeats, mode == "cold")
-        assert abs(ours.score - ref.score) < 1e-9, (ours.score, ref.score)
-        rows.append((mode, ours_s, ref_s))
+    for mode, setup in (("cold", clear_caches), ("warm", None)):
+        medians = interleaved_medians(fns, args.repeats, warmup=1, setup=setup)
+        rows.append((mode, medians["llmbook"], medians["sacrebleu"]))
 
-    print(f"corpus BLEU on {len(hypotheses):,} sentence pairs (Multi30k train, perturbed), median of {args.repeats}")
+    print(f"corpus BLEU on {len(hypotheses):,} sentence pairs (Multi30k train, perturbed), "
+          f"median of {args.repeats} interleaved rounds")
     print(f"BLEU = {ours.score:.4f} (sacrebleu {ref.score:.4f})")
     print(f"{'caches':8s} {'llmbook (s)':>12s} {'sacrebleu (s)':>14s} {'ratio':>7s}")
     for mode, ours_s, ref_s in rows:

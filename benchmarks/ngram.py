@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,12 +19,9 @@ os.environ.setdefault("LLMBOOK_DATA_DIR", str(ROOT.parent / "shared" / "data"))
 
 from llmbook import data  # noqa: E402
 from llmbook.ngram import BOS, EOS, NGramLM, word_tokens  # noqa: E402
+from llmbook.timing import interleaved_medians, seconds  # noqa: E402
 
-
-def timed(fn):
-    start = time.perf_counter()
-    value = fn()
-    return value, time.perf_counter() - start
+ROUNDS = 3  # interleaved rounds of the llmbook / NLTK comparison (the median is reported)
 
 
 def nltk_kneser_ney(train, test, n):
@@ -50,17 +46,21 @@ def main() -> None:
         ("words, 3-gram", words_train, words_test, 3, 5_000, 200),
     ):
         small_train, small_test = train[:train_slice], test[:test_slice]
-        _, ours = timed(lambda: NGramLM(n).fit(small_train).perplexity(small_test))
-        _, theirs = timed(lambda: nltk_kneser_ney(small_train, small_test, n))
-        rows.append((f"{name}: fit {train_slice:,} + score {test_slice:,}", ours, theirs))
-    print(f"{'task':48s} {'llmbook':>10s} {'nltk':>10s} {'nltk / llmbook':>15s}")
+        medians = interleaved_medians({"llmbook": lambda: NGramLM(n).fit(small_train).perplexity(small_test),
+                                       "nltk": lambda: nltk_kneser_ney(small_train, small_test, n)},
+                                      ROUNDS, warmup=0)
+        rows.append((f"{name}: fit {train_slice:,} + score {test_slice:,}", medians["llmbook"], medians["nltk"]))
+    print(f"{'task (median of ' + str(ROUNDS) + ' interleaved rounds)':48s} {'llmbook':>10s} {'nltk':>10s} "
+          f"{'nltk / llmbook':>15s}")
     for task, ours, theirs in rows:
         print(f"{task:48s} {ours:9.3f}s {theirs:9.3f}s {theirs / ours:14.0f}x")
     print("\nllmbook on the whole corpora (fit the training split, score the held-out split):")
     for name, train, test in (("tinyshakespeare characters", chars_train, chars_test), ("WikiText-2 words", words_train, words_test)):
         for n in (3, 5):
-            lm, fit_s = timed(lambda: NGramLM(n).fit(train))
-            ppl, score_s = timed(lambda: lm.perplexity(test))
+            lm, perplexities = NGramLM(n), []
+            fit_s = seconds(lambda: lm.fit(train))
+            score_s = seconds(lambda: perplexities.append(lm.perplexity(test)))
+            ppl = perplexities[0]
             print(f"  {name:28s} {n}-gram KN: fit {len(train):>9,} tokens in {fit_s:5.2f}s, "
                   f"score {len(test):>7,} in {score_s:5.2f}s (perplexity {ppl:.2f})")
 

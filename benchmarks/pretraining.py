@@ -41,6 +41,7 @@ from llmbook.device import seed_everything  # noqa: E402
 from llmbook.hf import to_hf_gpt2  # noqa: E402
 from llmbook.models import GPT, GPTConfig  # noqa: E402
 from llmbook.flops import PEAK_TFLOPS, mfu, training_flops_per_token  # noqa: E402
+from llmbook.timing import interleaved_medians  # noqa: E402
 from llmbook.train import TrainConfig, Trainer, get_batch  # noqa: E402
 from llmbook.data import char_data  # noqa: E402
 
@@ -88,17 +89,9 @@ def throughput(batch_size: int = 12, warmup: int = 5, rounds: int = 15, steps_pe
             optimizers[name].step()
             optimizers[name].zero_grad(set_to_none=True)
 
-    for _ in range(warmup):
-        for name in contestants:
-            run(name)
-    times = {name: [] for name in contestants}
-    for r in range(rounds):
-        for name in (list(contestants) if r % 2 == 0 else list(contestants)[::-1]):
-            start = time.perf_counter()
-            run(name)
-            times[name].append(time.perf_counter() - start)
+    medians = interleaved_medians({name: lambda name=name: run(name) for name in contestants}, rounds, warmup)
     tokens = steps_per_round * batch_size * SMALL["block_size"]
-    rates = {name: tokens / statistics.median(t) for name, t in times.items()}
+    rates = {name: tokens / seconds for name, seconds in medians.items()}
     ratio = rates["llmbook GPT"] / rates["HF GPT2LMHeadModel"]
     print(f"\n(a) training throughput, CPU ({torch.get_num_threads()} threads), 4 layers / 4 heads / 128 dims, "
           f"block 64, batch {batch_size}, median of {rounds} interleaved rounds")
@@ -217,22 +210,19 @@ def full_run(compile: bool = False, precision: str = "bf16-mixed", progress: boo
 # ---------------------------------------------------------------------------- (d) KV cache
 
 
-def kv_cache(new_tokens: int = 500, repeats: int = 2) -> dict[str, float]:
-    """Seconds to generate ``new_tokens`` greedily with and without the cache; returns speedups by model."""
+def kv_cache(new_tokens: int = 500, rounds: int = 3) -> dict[str, float]:
+    """Seconds to generate ``new_tokens`` greedily with and without the cache (the median of ``rounds``
+    interleaved rounds); returns the speedups by model."""
     tokenizer, _, val_ids = char_data()
     rows, speedups = [], {}
     for label, shape in (("char model 6/6/384, block 256", CHAR), ("small model 4/4/128, block 64", SMALL)):
         seed_everything(0)
         model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, **shape)).eval()
         prompt = val_ids[:1][None]
-        seconds = {}
-        for use_cache in (True, False):
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                model.generate(prompt, new_tokens, temperature=0, use_cache=use_cache)
-                times.append(time.perf_counter() - start)
-            seconds[use_cache] = min(times)
+        seconds = interleaved_medians(
+            {use_cache: lambda use_cache=use_cache: model.generate(prompt, new_tokens, temperature=0,
+                                                                   use_cache=use_cache)
+             for use_cache in (True, False)}, rounds, warmup=0)
         speedups[label] = seconds[False] / seconds[True]
         rows.append((label, f"{seconds[False]:.2f}", f"{seconds[True]:.2f}", f"{speedups[label]:.1f}x"))
     print(f"\n(d) greedy generation of {new_tokens} tokens from a 1-token prompt, CPU ({torch.get_num_threads()} threads)")

@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 # Run as a script, this file's folder comes first on sys.path and its name would shadow the
@@ -32,22 +30,11 @@ if not os.environ.get("LLMBOOK_DATA_DIR"):  # the mirror beside the project, as 
         os.environ["LLMBOOK_DATA_DIR"] = str(mirror)
 
 from llmbook import data  # noqa: E402
+from llmbook.timing import interleaved_medians, median_seconds, seconds  # noqa: E402
 from llmbook.tokenizers import BPETokenizer, GPT2Tokenizer  # noqa: E402
 
 TRAIN_TARGET_S = 30.0
 ENCODE_TARGET_RATIO = 20.0
-
-
-def _seconds(fn, rounds: int, setup=None) -> float:
-    """Median wall-clock seconds of ``fn()`` over ``rounds`` runs (``setup()`` before each, untimed)."""
-    times = []
-    for _ in range(rounds):
-        if setup is not None:
-            setup()
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def hf_bpe_train(text: str, vocab_size: int):
@@ -63,13 +50,10 @@ def hf_bpe_train(text: str, vocab_size: int):
 
 def training_benchmark(text: str, n_merges: int = 1000) -> float:
     vocab_size = 256 + n_merges
-    start = time.perf_counter()
-    ours = BPETokenizer.train(text, vocab_size)
-    ours_s = time.perf_counter() - start
-    start = time.perf_counter()
-    hf_bpe_train(text, vocab_size)
-    hf_s = time.perf_counter() - start
-    assert len(ours.merges) == n_merges
+    trained: list[BPETokenizer] = []  # one run each: ours takes seconds, far above the timer's noise
+    ours_s = seconds(lambda: trained.append(BPETokenizer.train(text, vocab_size)))
+    hf_s = seconds(lambda: hf_bpe_train(text, vocab_size))
+    assert len(trained[0].merges) == n_merges
     print(f"\nBPE training, {n_merges:,} merges on {len(text):,} characters of tinyshakespeare")
     print(f"{'trainer':<40}{'seconds':>10}")
     print(f"{'llmbook BPETokenizer.train (Python)':<40}{ours_s:>10.2f}")
@@ -97,20 +81,26 @@ def encoding_benchmark(text: str, rounds: int) -> float:
     assert [ours.encode(p) for p in paragraphs] == [e.ids for e in batch]
     n_tokens = len(ours.encode(text))
 
-    clear = ours._cache.clear  # "cold": every distinct word is merged again, as on a first call
-    rows = {
-        "whole text, one call": (
-            _seconds(lambda: ours.encode(text), rounds, clear),
-            _seconds(lambda: rust.encode(text, add_special_tokens=False), rounds),
-        ),
-        f"{len(paragraphs):,} paragraphs, batch": (
-            _seconds(lambda: [ours.encode(p) for p in paragraphs], rounds, clear),
-            _seconds(lambda: rust.encode_batch(paragraphs, add_special_tokens=False), rounds),
-        ),
+    # "Cold": our cache is cleared before every timed call (harmless before Rust's), so every distinct
+    # word is merged again, as on a first call. The equality checks above were the warm-up.
+    clear = ours._cache.clear
+    cases = {
+        "whole text, one call": {
+            "ours": lambda: ours.encode(text),
+            "hf": lambda: rust.encode(text, add_special_tokens=False),
+        },
+        f"{len(paragraphs):,} paragraphs, batch": {
+            "ours": lambda: [ours.encode(p) for p in paragraphs],
+            "hf": lambda: rust.encode_batch(paragraphs, add_special_tokens=False),
+        },
     }
-    warm = _seconds(lambda: ours.encode(text), rounds)
-    print(f"\nGPT-2 encoding of tinyshakespeare ({len(text):,} characters, {n_tokens:,} tokens), median of {rounds}, "
-          f"{os.cpu_count()} CPUs")
+    rows = {}
+    for name, fns in cases.items():
+        medians = interleaved_medians(fns, rounds, warmup=0, setup=clear)
+        rows[name] = medians["ours"], medians["hf"]
+    warm = median_seconds(lambda: ours.encode(text), rounds, warmup=1)  # the warm-up fills the cache
+    print(f"\nGPT-2 encoding of tinyshakespeare ({len(text):,} characters, {n_tokens:,} tokens), "
+          f"median of {rounds} interleaved rounds, {os.cpu_count()} CPUs")
     print(f"{'input':<28}{'ours (s)':>10}{'HF Rust (s)':>13}{'ours tok/s':>13}{'HF tok/s':>12}{'ratio':>8}")
     worst = 0.0
     for name, (ours_s, hf_s) in rows.items():

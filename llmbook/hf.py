@@ -12,6 +12,9 @@ ours (``torch.nn.Linear``: weight ``(out, in)``)  GPT-2 (``Conv1D``: weight ``(i
 ``blocks.i.ff.fc1`` / ``fc2``                ``transformer.h.i.mlp.c_fc`` / ``c_proj`` (transposed)
 ``lm_head`` (tied to ``wte``)                ``lm_head`` (tied to ``transformer.wte``)
 ==========================================  ==============================================================
+
+An untied ``lm_head`` (``GPTConfig(tie_weights=False)``) maps to GPT-2's ``lm_head`` with
+``tie_word_embeddings=False``. Rotary positions and post-LN blocks have no GPT-2 equivalent.
 """
 from __future__ import annotations
 
@@ -24,22 +27,58 @@ __all__ = ["to_hf_gpt2", "from_hf_gpt2", "hf_gpt2_config"]
 _TANH_GELUS = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")
 
 
-# Our per-block linear layers and their GPT-2 names (GPT-2 stores them as transposed Conv1D weights);
-# export and import both read this one table so the two directions cannot drift apart.
-_LINEAR_PAIRS = (("attn.out_proj", "attn.c_proj"), ("ff.fc1", "mlp.c_fc"), ("ff.fc2", "mlp.c_proj"))
+def _weight_map(config: GPTConfig) -> list[tuple[tuple[str, ...], str, bool]]:
+    """Every GPT-2 tensor as ``(our names, GPT-2 name, transposed)``: our tensors concatenated along
+    dim 0 (and transposed, for GPT-2's ``Conv1D`` weights ``(in, out)``) are GPT-2's tensor.
+
+    Export and import both read this one table, in opposite directions, so they cannot drift apart.
+    """
+    t = "transformer."
+    table = [((name,), t + name, False) for name in ("wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias")]
+    if not config.tie_weights:
+        table.append((("lm_head.weight",), "lm_head.weight", False))
+    for i in range(config.n_layer):
+        o, h = f"blocks.{i}.", f"{t}h.{i}."
+        for p in ("weight", "bias"):
+            table += [((f"{o}norm1.{p}",), f"{h}ln_1.{p}", False), ((f"{o}norm2.{p}",), f"{h}ln_2.{p}", False)]
+            # GPT-2 projects queries, keys and values with one matrix: c_attn = concat(q, k, v)
+            table.append((tuple(f"{o}attn.{n}_proj.{p}" for n in "qkv"), f"{h}attn.c_attn.{p}", p == "weight"))
+            for ours, theirs in (("attn.out_proj", "attn.c_proj"), ("ff.fc1", "mlp.c_fc"), ("ff.fc2", "mlp.c_proj")):
+                table.append(((f"{o}{ours}.{p}",), f"{h}{theirs}.{p}", p == "weight"))
+    return table
+
+
+def _float_cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().float().cpu() for k, v in module.state_dict().items()}
+
+
+@torch.no_grad()
+def _load(module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Copy ``tensors`` into ``module``'s parameters of the same names (shapes must agree)."""
+    own = module.state_dict()
+    for name, tensor in tensors.items():
+        own[name].copy_(tensor)
 
 
 def hf_gpt2_config(config: GPTConfig):
     """The ``transformers.GPT2Config`` of a :class:`GPTConfig`."""
     from transformers import GPT2Config
 
+    problems = []
     if not config.bias:
-        raise ValueError("GPT-2 has biases in every linear layer and LayerNorm: only a GPTConfig(bias=True) model can be exported")
+        problems.append("GPT-2 has biases in every linear layer and LayerNorm: only GPTConfig(bias=True) matches")
+    if config.position != "learned":
+        problems.append(f"GPT-2 learns its positions: GPTConfig(position={config.position!r}) has no GPT-2 equivalent")
+    if not config.norm_first:
+        problems.append("GPT-2 is pre-LN: GPTConfig(norm_first=False) has no GPT-2 equivalent")
+    if problems:
+        raise ValueError("cannot export this model as GPT-2: " + "; ".join(problems))
     return GPT2Config(
         vocab_size=config.vocab_size, n_positions=config.block_size, n_embd=config.n_embd, n_layer=config.n_layer,
         n_head=config.n_head, n_inner=None, activation_function="gelu_new", resid_pdrop=config.dropout,
-        embd_pdrop=config.dropout, attn_pdrop=config.dropout, layer_norm_epsilon=1e-5, tie_word_embeddings=True,
-        scale_attn_weights=True, scale_attn_by_inverse_layer_idx=False, reorder_and_upcast_attn=False,
+        embd_pdrop=config.dropout, attn_pdrop=config.dropout, layer_norm_epsilon=1e-5,
+        tie_word_embeddings=config.tie_weights, scale_attn_weights=True, scale_attn_by_inverse_layer_idx=False,
+        reorder_and_upcast_attn=False,
         # GPT-2's <|endoftext|> is id 50256; a smaller (e.g. character) vocabulary has no such token
         bos_token_id=50256 if config.vocab_size > 50256 else None,
         eos_token_id=50256 if config.vocab_size > 50256 else None,
@@ -59,25 +98,12 @@ def to_hf_gpt2(model: GPT, attn_implementation: str = "sdpa"):
     hf_config = hf_gpt2_config(model.config)
     hf_config._attn_implementation = attn_implementation  # "sdpa" (fused kernel) or "eager"
     hf = GPT2LMHeadModel(hf_config)
-    ours = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
+    ours = _float_cpu_state(model)
     theirs = {}
-    t = "transformer."
-    theirs[t + "wte.weight"] = ours["wte.weight"]
-    theirs[t + "wpe.weight"] = ours["wpe.weight"]
-    theirs[t + "ln_f.weight"], theirs[t + "ln_f.bias"] = ours["ln_f.weight"], ours["ln_f.bias"]
-    for i in range(model.config.n_layer):
-        o, h = f"blocks.{i}.", f"{t}h.{i}."
-        for a, b in (("norm1", "ln_1"), ("norm2", "ln_2")):
-            theirs[h + b + ".weight"], theirs[h + b + ".bias"] = ours[o + a + ".weight"], ours[o + a + ".bias"]
-        q, k, v = (o + f"attn.{n}_proj" for n in "qkv")
-        theirs[h + "attn.c_attn.weight"] = torch.cat([ours[q + ".weight"], ours[k + ".weight"], ours[v + ".weight"]]).t()
-        theirs[h + "attn.c_attn.bias"] = torch.cat([ours[q + ".bias"], ours[k + ".bias"], ours[v + ".bias"]])
-        for a, b in _LINEAR_PAIRS:
-            theirs[h + b + ".weight"] = ours[o + a + ".weight"].t()
-            theirs[h + b + ".bias"] = ours[o + a + ".bias"]
-    own = hf.state_dict()
-    for name, tensor in theirs.items():
-        own[name].copy_(tensor)
+    for names, name, transposed in _weight_map(model.config):
+        tensor = torch.cat([ours[n] for n in names])
+        theirs[name] = tensor.t() if transposed else tensor
+    _load(hf, theirs)
     hf.tie_weights()
     hf.train(model.training)
     return hf
@@ -104,29 +130,17 @@ def from_hf_gpt2(hf_model) -> GPT:
         raise ValueError("this GPT-2 configuration has no llmbook GPT equivalent: " + "; ".join(problems))
     pdrops = {cfg.resid_pdrop, cfg.embd_pdrop, cfg.attn_pdrop}
     config = GPTConfig(vocab_size=cfg.vocab_size, block_size=cfg.n_positions, n_layer=cfg.n_layer, n_head=cfg.n_head,
-                       n_embd=cfg.n_embd, dropout=float(max(pdrops)), bias=True)
+                       n_embd=cfg.n_embd, dropout=float(max(pdrops)), bias=True,
+                       tie_weights=bool(getattr(cfg, "tie_word_embeddings", True)))
     model = GPT(config)
-    theirs = {k: v.detach().float().cpu() for k, v in hf_model.state_dict().items()}
-    t = "transformer."
-    ours = {"wte.weight": theirs[t + "wte.weight"], "wpe.weight": theirs[t + "wpe.weight"],
-            "ln_f.weight": theirs[t + "ln_f.weight"], "ln_f.bias": theirs[t + "ln_f.bias"]}
-    d = config.n_embd
-    for i in range(config.n_layer):
-        o, h = f"blocks.{i}.", f"{t}h.{i}."
-        for a, b in (("norm1", "ln_1"), ("norm2", "ln_2")):
-            ours[o + a + ".weight"], ours[o + a + ".bias"] = theirs[h + b + ".weight"], theirs[h + b + ".bias"]
-        w = theirs[h + "attn.c_attn.weight"].t()  # (3 d, d)
-        bias = theirs[h + "attn.c_attn.bias"]
-        for j, n in enumerate("qkv"):
-            ours[o + f"attn.{n}_proj.weight"] = w[j * d:(j + 1) * d]
-            ours[o + f"attn.{n}_proj.bias"] = bias[j * d:(j + 1) * d]
-        for a, b in _LINEAR_PAIRS:
-            ours[o + a + ".weight"] = theirs[h + b + ".weight"].t()
-            ours[o + a + ".bias"] = theirs[h + b + ".bias"]
-    own = model.state_dict()
-    for name, tensor in ours.items():
-        own[name].copy_(tensor)
-    if "lm_head.weight" in theirs and not torch.equal(theirs["lm_head.weight"], theirs[t + "wte.weight"]):
-        raise ValueError("this GPT-2's lm_head is not tied to its token embedding; ours always ties them")
+    theirs = _float_cpu_state(hf_model)
+    if config.tie_weights and not torch.equal(theirs.get("lm_head.weight", theirs["transformer.wte.weight"]),
+                                              theirs["transformer.wte.weight"]):
+        raise ValueError("this GPT-2's config ties lm_head to the token embedding, but their weights differ")
+    ours = {}
+    for names, name, transposed in _weight_map(config):
+        tensor = theirs[name].t() if transposed else theirs[name]
+        ours.update(zip(names, tensor.chunk(len(names))))
+    _load(model, ours)
     model.train(hf_model.training)
     return model

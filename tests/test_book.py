@@ -1,8 +1,10 @@
-"""llmbook.book.build: the table of contents, notebook hygiene and the student edition."""
+"""llmbook.book.build: the table of contents, notebook hygiene (normalized, code width, nbval marks, glossary
+links), staging for the web book and the student edition."""
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -55,6 +57,133 @@ def test_committed_notebooks_are_normalized_and_have_no_outputs(notebook):
     assert len(solutions) >= 3, "at least three exercises with solutions"
     assert all(c.metadata["jupyter"]["source_hidden"] for c in solutions)
     assert sum("check(" in c.source for c in nb.cells if c.cell_type == "code") >= 6
+
+
+TOC_NOTEBOOKS = book.toc_notebooks(ROOT)
+CODE_LINE_LIMIT = 100  # characters: what the web book's code boxes show without scrolling sideways
+NBVAL_MARK = "# NBVAL_CHECK_OUTPUT"
+
+
+def long_code_lines(nb, limit: int = CODE_LINE_LIMIT) -> list[str]:
+    """Every code line of ``nb`` longer than ``limit`` characters, as 'cell C, line L (N chars): text'
+    (cells and lines counted from 0 and 1, as Jupyter shows them)."""
+    return [f"cell {index}, line {number} ({len(line)} chars): {line.strip()[:60]}..."
+            for index, cell in enumerate(nb.cells) if cell.cell_type == "code"
+            for number, line in enumerate(cell.source.splitlines(), start=1) if len(line) > limit]
+
+
+@pytest.mark.parametrize("notebook", TOC_NOTEBOOKS, ids=lambda p: p.stem)
+def test_code_lines_fit_the_page(notebook):
+    too_long = long_code_lines(nbformat.read(str(notebook), as_version=4))
+    assert not too_long, (f"{notebook.name}: {len(too_long)} code lines over {CODE_LINE_LIMIT} characters:\n"
+                          + "\n".join(too_long))
+
+
+def test_the_line_check_names_cell_and_line():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("x" * 200),
+                nbformat.v4.new_code_cell("short = 1\n" + "y = " + "1 + " * 30 + "1")]
+    assert long_code_lines(nb) == [f"cell 1, line 2 (125 chars): y = {'1 + ' * 14}..."]
+
+
+def nbval_checked_cells(nb) -> list[int]:
+    """Indices of the code cells whose outputs nbval compares: first line ``# NBVAL_CHECK_OUTPUT``."""
+    return [index for index, cell in enumerate(nb.cells)
+            if cell.cell_type == "code" and cell.source.lstrip().startswith(NBVAL_MARK)]
+
+
+@pytest.mark.parametrize("notebook", TOC_NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_marks_outputs_for_nbval(notebook):
+    """A re-run must reproduce each notebook's deterministic headline outputs (tests/test_notebooks.py)."""
+    nb = nbformat.read(str(notebook), as_version=4)
+    assert nbval_checked_cells(nb), (
+        f"{notebook.name}: mark 1-3 code cells with deterministic printed output (exact checks, tables of "
+        f"recorded results; never timings) by making {NBVAL_MARK!r} their first line")
+    misplaced = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and NBVAL_MARK in c.source
+                 and i not in nbval_checked_cells(nb)]
+    assert not misplaced, f"{notebook.name}: cells {misplaced} carry {NBVAL_MARK!r} but not as their first line"
+
+
+def glossary_terms(path: Path = ROOT / "book" / "glossary.md") -> list[list[str]]:
+    """The entries of the ``{glossary}`` directive in ``path``: each a list of its names (English first)."""
+    text = path.read_text(encoding="utf-8")
+    body = text.split("```{glossary}\n", 1)[1].split("\n```", 1)[0]
+    entries: list[list[str]] = []
+    for block in body.strip().split("\n\n"):
+        names = [line for line in block.splitlines() if line and not line[0].isspace()]
+        entries.append(names)
+    return entries
+
+
+TERM_LINK = re.compile(r"\{term\}`([^`]+)`")
+
+
+def term_links(text: str) -> list[str]:
+    """The glossary terms ``text`` links to: {term}`perplexity` and {term}`shown text <perplexity>`."""
+    return [m.group(1).rsplit("<", 1)[1].rstrip(">").strip() if m.group(1).rstrip().endswith(">")
+            else m.group(1).strip() for m in TERM_LINK.finditer(text)]
+
+
+def test_the_glossary_has_an_english_and_a_chinese_name_per_entry_and_no_duplicate():
+    entries = glossary_terms()
+    assert len(entries) >= 90 and all(len(names) in (1, 2) and names for names in entries)
+    assert sum(len(names) == 2 for names in entries) >= len(entries) - 5  # BLEU, ROUGE, chrF: one name
+    names = [name.lower() for entry in entries for name in entry]
+    assert len(names) == len(set(names)), "a term is defined twice (Sphinx would warn)"
+    assert {"perplexity", "困惑度", "kv cache", "recurrent neural network (rnn)", "temperature"} <= set(names)
+
+
+@pytest.mark.parametrize("page", [*TOC_NOTEBOOKS, *sorted((ROOT / "book").glob("*.md"))], ids=lambda p: p.stem)
+def test_every_term_link_names_a_glossary_entry(page):
+    """Checked here in a second, before the web book's build would fail on it (-W -n)."""
+    if page.suffix == ".ipynb":
+        nb = nbformat.read(str(page), as_version=4)
+        text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    else:
+        text = page.read_text(encoding="utf-8")
+    known = {name.lower() for entry in glossary_terms() for name in entry}
+    unknown = [term for term in term_links(text) if term.lower() not in known]
+    assert not unknown, f"{page.name}: {{term}} links to names not in book/glossary.md: {unknown}"
+
+
+def test_term_links_are_read_with_and_without_shown_text():
+    assert term_links("a {term}`Perplexity` and {term}`RNNs <recurrent neural network (RNN)>`.") == [
+        "Perplexity", "recurrent neural network (RNN)"]
+
+
+def test_the_web_book_hides_papermills_parameters_cell_and_nbvals_markers():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('profile = "ci"  # or "full"', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell('# Parameters\nprofile = "ci"\n',
+                                          metadata={"tags": ["injected-parameters"]}),
+                nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(profile)  # NBVAL_CHECK_OUTPUT stays"),
+                nbformat.v4.new_markdown_cell("# NBVAL_CHECK_OUTPUT marks a cell")]
+    web = book.for_the_web(nb)
+    assert [c.metadata.get("tags", []) for c in web.cells] == [
+        ["parameters"], ["injected-parameters", "remove-cell"], [], []]
+    assert web.cells[2].source == "print(profile)  # NBVAL_CHECK_OUTPUT stays"
+    assert web.cells[3].source == "# NBVAL_CHECK_OUTPUT marks a cell"  # prose is left alone
+    assert book.for_the_web(web).cells[1].metadata.tags == ["injected-parameters", "remove-cell"]
+
+
+def test_an_unfinished_executed_copy_is_not_published(tmp_path, monkeypatch):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"papermill": {"status": "completed"}}),
+                nbformat.v4.new_code_cell("1 / 0", metadata={"papermill": {"status": "failed"}}),
+                nbformat.v4.new_code_cell("y = 2", metadata={"papermill": {"status": "pending"}}),
+                nbformat.v4.new_code_cell("z = 3")]  # not run by papermill: nothing to say
+    assert book.unfinished_cells(nb) == [1, 2]
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n  - file: notebooks/nb\n")
+    (tmp_path / "_config.yml").write_text("title: x\n")
+    (tmp_path / "index.md").write_text("# x\n")
+    (tmp_path / "book").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(nb, str(tmp_path / "notebooks" / "nb.ipynb"))
+    (tmp_path / "_build" / "executed" / "ci").mkdir(parents=True)
+    nbformat.write(nb, str(tmp_path / "_build" / "executed" / "ci" / "nb.ipynb"))
+    monkeypatch.setattr(book, "ensure_mathjax", lambda root: tmp_path / "book")
+    with pytest.raises(RuntimeError, match=r"executed copy of nb.ipynb is incomplete .*cells \[1, 2\]"):
+        book.stage(tmp_path)
 
 
 def _toy_notebook(tmp_path: Path) -> Path:
@@ -134,7 +263,7 @@ def test_a_dry_run_executes_the_full_shapes_without_checks_or_time_limit(tmp_pat
     nb.cells = [nbformat.v4.new_code_cell("profile = 'ci'", metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_code_cell("import llmbook\nfrom llmbook.book import results\n"
                                           "run = llmbook.start('01_history', profile)\n"
-                                          "results.record('lstm_steps', run.sizes.char['lstm']['steps'])")]
+                                          "results.record('lstm_steps', run.sizes.char['lstm']['train'].max_steps)")]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = tmp_path / "01_history.ipynb"
     nbformat.write(nb, str(path))

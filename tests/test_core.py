@@ -117,13 +117,17 @@ def test_dry_run_keeps_the_shapes_and_cuts_the_training():
                 assert dry[path] == min(value, profiles._DRY_RUN_CUTS[path[-1]]), (notebook, path)
             else:
                 assert dry[path] == value, (notebook, path)  # layers, widths, block sizes: untouched
-    history = profiles.dry_run_sizes("01_history")
-    assert history["char"]["transformer"]["n_embd"] == 384 and history["char"]["transformer"]["steps"] == 4
-    assert history["eval_tokens"] == {"char": 20_000, "word": 4_000} and history["patience"] == 1
-    assert profiles.dry_run_sizes("01_history", "ci")["eval_interval"] is None  # None stays None
-    assert profiles.table("01_history", "full")["char"]["transformer"]["steps"] == 4000  # the table is not touched
+    transformer = profiles.dry_run_sizes("01_history")["char"]["transformer"]  # configs are cut too
+    assert transformer["model"].n_embd == 384 and transformer["train"].max_steps == profiles.DRY_RUN_STEPS
+    assert transformer["train"].early_stopping_patience == 1 and transformer["train"].eval_interval == 2
+    assert profiles.dry_run_sizes("01_history")["eval_tokens"] == {"char": 20_000, "word": 4_000}
+    ci_mlp = profiles.dry_run_sizes("01_history", "ci")["char"]["mlp"]["train"]
+    assert ci_mlp.eval_interval is None and ci_mlp.early_stopping_patience is None  # None stays None
+    full = profiles.table("01_history", "full")["char"]["transformer"]
+    assert full["train"].max_steps == 4000 and full["train"].eval_interval == 250  # the table is not touched
     dry = profiles.sizes("04_pretraining", "full", dry_run=True)
-    assert dry.char_train["max_steps"] == profiles.DRY_RUN_STEPS and dry.char["n_embd"] == 384
+    assert dry.char_train.max_steps == profiles.DRY_RUN_STEPS and dry.char.n_embd == 384
+    assert dry.char_train.eval_steps == 2 and profiles.table("04_pretraining", "full")["char_train"].eval_steps == 200
 
 
 def test_dry_run_caps_name_real_sizes_and_the_switch_is_strict(monkeypatch):
@@ -146,7 +150,7 @@ def test_a_dry_run_is_marked_and_never_passes_the_bands(tmp_path, monkeypatch, c
     monkeypatch.setenv(results.ENV_VAR, str(tmp_path))
     monkeypatch.setenv(profiles.DRY_RUN_ENV, "1")
     run = llmbook.start("01_history", "full", device="cpu")
-    assert run.dry_run and run.sizes.char["lstm"]["steps"] == 4
+    assert run.dry_run and run.sizes.char["lstm"]["train"].max_steps == 4
     assert "DRY RUN of the 'full' profile" in capsys.readouterr().out
     results.record("char_ppl_kn5", 4.79)
     saved = results.load("01_history")
@@ -156,7 +160,7 @@ def test_a_dry_run_is_marked_and_never_passes_the_bands(tmp_path, monkeypatch, c
         "these 'full' results come from a dry run (LLMBOOK_DRY_RUN=1): they are not checked against bands"]
     monkeypatch.setenv(profiles.DRY_RUN_ENV, "0")
     run = llmbook.start("01_history", "full", device="cpu")
-    assert not run.dry_run and run.sizes.char["lstm"]["steps"] == 4000
+    assert not run.dry_run and run.sizes.char["lstm"]["train"].max_steps == 4000
     assert "dry_run" not in results.load("01_history")
 
 

@@ -1,4 +1,4 @@
-"""Tests of llmbook.evaluate (the multiple-choice harness) and llmbook.pretrained's loaders.
+"""Tests of llmbook.evaluate (engine, tasks, scoring, suites) and llmbook.pretrained's loaders.
 
 The reference for every log-likelihood is Hugging Face transformers itself: the loss a causal LM
 returns for ``labels`` that mask out the context is the mean negative log-likelihood of the
@@ -6,6 +6,7 @@ continuation tokens, so ``-loss * n_tokens`` is the harness's number, computed i
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -28,8 +29,10 @@ from llmbook.evaluate import (
     predict,
     profile_model,
     shuffle_words,
+    strided_perplexity,
 )
-from llmbook.evaluate.multiple_choice import _plan_batches, mmlu_description
+from llmbook.evaluate.engine import next_token_logprobs, plan_batches
+from llmbook.evaluate.tasks import mmlu_description
 from llmbook.flops import model_forward_flops_per_token
 from llmbook.metrics import bootstrap_ci
 from llmbook.tokenizers import CharTokenizer, GPT2Tokenizer
@@ -149,12 +152,12 @@ def test_mmlu_five_shot_prefix_sharing_equals_plain_and_reference(tiny_llama, gp
 def test_plan_batches_groups_only_long_shared_prefixes():
     a, b, c = (1,) * 40 + (2, 3), (1,) * 40 + (4,), (9, 9, 9)
     need = {a: len(a) - 1, b: len(b) - 1, c: len(c) - 1}
-    batches = _plan_batches(need, batch_size=8, min_prefix=32)
+    batches = plan_batches(need, batch_size=8, min_prefix=32)
     assert batches == [(40, [a, b]), (0, [c])]
-    assert _plan_batches(need, 8, None) == [(0, [a, b, c])]
+    assert plan_batches(need, 8, None) == [(0, [a, b, c])]
     # The prefix never covers a position whose logits are read.
     need[b] = 35
-    assert _plan_batches(need, 8, 32)[0] == (35, [a, b])
+    assert plan_batches(need, 8, 32)[0] == (35, [a, b])
 
 
 def test_truncation_keeps_the_latest_tokens(gpt2_tokenizer):
@@ -185,6 +188,20 @@ def test_trailing_space_of_context_moves_to_the_continuation(tiny_llama, gpt2_to
     # lm-evaluation-harness: "Answer: " + "A" is scored as "Answer:" + " A".
     ll, _, _ = loglikelihoods(tiny_llama, gpt2_tokenizer, [("Answer: ", "A"), ("Answer:", " A")], progress=False)
     assert ll[0] == pytest.approx(ll[1], abs=1e-6)
+
+
+def test_one_forward_pass_serves_both_callers(tiny_llama):
+    """next_token_logprobs: logits_to_keep (Hugging Face) and slicing (a plain callable) agree with
+    the log-softmax of the full logits; strided_perplexity reads the same numbers."""
+    ids = torch.randint(0, 50257, (2, 10), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        full = torch.log_softmax(tiny_llama(ids).logits.float(), dim=-1)
+        kept = next_token_logprobs(tiny_llama, ids, first=6)
+        sliced = next_token_logprobs(lambda x: tiny_llama(x).logits, ids, first=6)
+    torch.testing.assert_close(kept, full[:, 6:], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(sliced, full[:, 6:], atol=1e-5, rtol=1e-5)
+    nll = -full[0, :-1].gather(-1, ids[0, 1:, None]).sum().item()
+    assert strided_perplexity(tiny_llama, ids[0], window=10, stride=10)["nll_sum"] == pytest.approx(nll, rel=1e-5)
 
 
 # ---------------------------------------------------------------- exact accuracy on a benchmark with known answers
@@ -243,7 +260,26 @@ def test_acc_norm_divides_by_characters_and_acc_bytes_by_bytes():
     # per character: 5 tokens / 4 chars vs 2 tokens / 1 char -> the long one; per byte: 5/4 vs 2/2 -> "é"
     assert result.acc_norm == 0.0 and result.acc_bytes == 1.0
     assert "1 items" in str(result) and result.n_items == 1 and result.correct.tolist() == [1.0]
-    assert result.correct_norm.tolist() == [0.0]
+    assert result.correct_norm.tolist() == [0.0] and result.correct_bytes.tolist() == [1.0]
+    # The per-item correctness is stored once; the accuracies are its means.
+    stored = {f.name for f in dataclasses.fields(result)}
+    assert {"correct", "correct_norm", "correct_bytes"} <= stored and not {"acc", "acc_norm"} & stored
+
+
+def test_published_comparison_sets_our_interval_beside_the_card():
+    from llmbook.evaluate import PUBLISHED, published_comparison
+
+    tokenizer = CharTokenizer("abé ")
+    model = UnigramLM(torch.log(torch.tensor([0.25, 0.25, 0.25, 0.25])))
+    result = multiple_choice(model, tokenizer, [{"context": "a", "choices": ["abab", "é"], "label": 1}] * 4,
+                             progress=False)
+    piqa_row, mmlu_row = published_comparison([("piqa", "acc_norm", result), ("mmlu", "acc", result)])
+    assert piqa_row["name"] == "PIQA 0-shot (acc_norm)" and piqa_row["n_items"] == 4
+    assert piqa_row["published"] == PUBLISHED["piqa", "acc_norm"] and piqa_row["inside"] is False
+    assert (piqa_row["estimate"], piqa_row["low"], piqa_row["high"]) == (0.0, 0.0, 0.0)
+    assert mmlu_row["published"] is None and mmlu_row["inside"] is None and mmlu_row["estimate"] == 1.0
+    with pytest.raises(ValueError, match="unknown metric"):
+        published_comparison([("piqa", "acc_bytes", result)])
 
 
 # ---------------------------------------------------------------- prompts and few-shot selection

@@ -207,3 +207,135 @@ def test_bad_inputs_raise_clear_errors():
         GPTConfig(vocab_size=0)
     with pytest.raises(ValueError, match="dropout"):
         GPTConfig(dropout=1.0)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The variants of chapter 3: rotary positions, post-LN, an untied output layer
+# ----------------------------------------------------------------------------------------------------------
+
+VARIANTS = [dict(position="rope"), dict(norm_first=False), dict(tie_weights=False),
+            dict(position="rope", norm_first=False, tie_weights=False)]
+
+
+@pytest.mark.parametrize("options", VARIANTS)
+def test_variant_structure_and_initialisation(options):
+    model = _model(10, **options)
+    names = set(model.state_dict())
+    assert ("wpe.weight" in names) == (options.get("position", "learned") == "learned")
+    assert (model.rotary is not None) == (options.get("position") == "rope")
+    norm_first = options.get("norm_first", True)
+    assert all(block.norm_first == norm_first for block in model.blocks)
+    assert isinstance(model.ln_f, torch.nn.LayerNorm) == norm_first  # post-LN blocks end with their own norm
+    assert (model.lm_head.weight is model.wte.weight) == options.get("tie_weights", True)
+    # GPT-2's residual scaling is a pre-LN device; post-LN keeps std 0.02 everywhere
+    wide = _model(10, **options | dict(n_layer=4, n_embd=256, vocab_size=512, block_size=32))
+    expected = 0.02 / math.sqrt(2 * 4) if norm_first else 0.02
+    assert wide.blocks[0].ff.fc2.weight.std().item() == pytest.approx(expected, rel=0.05)
+    _, loss = wide(_ids(4, 32, vocab=512), _ids(4, 32, seed=9, vocab=512))
+    assert abs(loss.item() - math.log(512)) < 0.15
+    embeddings = (0 if model.wpe is None else model.wpe.weight.numel()) + (
+        0 if model.config.tie_weights else model.wte.weight.numel())
+    assert model.num_params() == model.num_params(non_embedding=False) - embeddings
+
+
+@pytest.mark.parametrize("options", VARIANTS)
+def test_variant_kv_cache_generation_and_logits_match_the_forward_pass(options):
+    model = _model(11, **options).eval()
+    prompt = _ids(2, 5, seed=11)
+    new = TINY["block_size"] - 5
+    cached, cached_logits = model.generate(prompt, new, temperature=0, use_cache=True, return_logits=True)
+    plain, plain_logits = model.generate(prompt, new, temperature=0, use_cache=False, return_logits=True)
+    assert torch.equal(cached, plain) and cached_logits.shape == (2, new, TINY["vocab_size"])
+    torch.testing.assert_close(cached_logits, plain_logits, atol=1e-5, rtol=0)
+    with torch.no_grad():  # step t's logits are the forward pass's at the position before token t
+        torch.testing.assert_close(plain_logits, model(cached[:, :-1])[0][:, 4:], atol=1e-5, rtol=0)
+    assert model.generate(prompt, 0, return_logits=True)[1].shape == (2, 0, TINY["vocab_size"])
+
+
+@pytest.mark.parametrize("options", [{}, dict(position="rope", norm_first=False)])
+def test_hidden_states_with_attention_weights(options):
+    model = _model(12, **options).eval()
+    idx = _ids(3, 9, seed=12)
+    with torch.no_grad():
+        h, weights = model.hidden_states(idx, need_weights=True)
+        torch.testing.assert_close(h, model.hidden_states(idx), atol=1e-5, rtol=0)
+    assert len(weights) == TINY["n_layer"] and weights[0].shape == (3, TINY["n_head"], 9, 9)
+    for w in weights:
+        torch.testing.assert_close(w.sum(-1), torch.ones(3, TINY["n_head"], 9))
+        assert torch.all(w.triu(diagonal=1) == 0)  # causal: nothing on the future
+    # layer 0 by hand: softmax of the scaled scores of the normed embeddings, causal mask
+    block, x = model.blocks[0], model.wte(idx) + (0 if model.wpe is None else model.wpe.weight[:9])
+    h0 = block.norm1(x) if model.config.norm_first else x
+    q, k = (block.attn._split_heads(proj(h0)) for proj in (block.attn.q_proj, block.attn.k_proj))
+    if model.rotary is not None:
+        q, k = model.rotary(q, k)
+    scores = (q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])).masked_fill(~torch.ones(9, 9).tril().bool(), -math.inf)
+    torch.testing.assert_close(weights[0], scores.softmax(-1), atol=1e-5, rtol=0)
+
+
+def test_hf_export_refuses_variants_without_a_gpt2_equivalent_and_round_trips_an_untied_head():
+    with pytest.raises(ValueError, match="learns its positions"):
+        to_hf_gpt2(_model(position="rope"))
+    with pytest.raises(ValueError, match="pre-LN"):
+        to_hf_gpt2(_model(norm_first=False))
+    model = _model(13, tie_weights=False)
+    hf = to_hf_gpt2(model)
+    assert not hf.config.tie_word_embeddings
+    assert hf.lm_head.weight.data_ptr() != hf.transformer.wte.weight.data_ptr()
+    _assert_same_logits(model, hf, _ids(2, 10, seed=13))
+    back = from_hf_gpt2(hf)
+    assert back.config == model.config and back.lm_head.weight is not back.wte.weight
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, back.state_dict()[name]), name
+
+
+def test_variant_config_errors():
+    with pytest.raises(ValueError, match="position must be one of"):
+        GPTConfig(position="sinusoidal")
+    with pytest.raises(ValueError, match="must be even"):
+        GPTConfig(n_embd=36, n_head=12, position="rope")
+    with pytest.raises(ValueError, match="norm_first must be True or False"):
+        GPTConfig(norm_first="post")
+    with pytest.raises(ValueError, match="init must be one of"):
+        GPTConfig(init="xavier")
+
+
+@pytest.mark.parametrize("tie_weights", [True, False])
+def test_pytorch_initialisation_keeps_each_layers_default(tie_weights):
+    model = _model(15, n_layer=2, n_embd=256, n_head=4, vocab_size=512, block_size=32, init="pytorch",
+                   tie_weights=tie_weights)
+    bound = 1 / math.sqrt(256)  # nn.Linear: U(±1/√fan_in), weights and biases
+    fc1 = model.blocks[0].ff.fc1
+    assert fc1.weight.abs().max() <= bound and fc1.weight.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.03)
+    assert fc1.bias.abs().max() <= bound and fc1.bias.abs().max() > 0
+    fc2 = model.blocks[1].ff.fc2  # no residual scaling
+    assert fc2.weight.std().item() == pytest.approx(1 / math.sqrt(3 * 1024), rel=0.03)
+    if not tie_weights:  # nn.Embedding: N(0, 1); a tied matrix is initialised as the output layer
+        assert model.wte.weight.std().item() == pytest.approx(1.0, rel=0.03)
+    assert torch.all(model.ln_f.weight == 1) and torch.all(model.ln_f.bias == 0)
+    assert model.wpe.weight.std().item() == pytest.approx(1.0, rel=0.05)
+
+
+def test_trainer_at_a_constant_learning_rate_is_plain_adam():
+    """Chapter 3 trains with Trainer(warmup_steps=0, min_lr=lr, weight_decay=0, grad_clip=None): Adam."""
+    from llmbook.train import get_batch
+
+    data = _ids(2000, seed=14)
+    config = TrainConfig(max_steps=5, batch_size=4, block_size=16, lr=3e-3, min_lr=3e-3, warmup_steps=0,
+                         weight_decay=0.0, betas=(0.9, 0.999), grad_clip=None, eval_interval=None, progress=False,
+                         seed=14)
+    trained = _model(14, position="rope", tie_weights=False)
+    history = Trainer(trained, data, None, config, device="cpu").train()
+    plain = _model(14, position="rope", tie_weights=False)
+    optimizer = torch.optim.Adam(plain.parameters(), lr=3e-3)
+    generator, losses = torch.Generator().manual_seed(14), []
+    for _ in range(5):
+        _, loss = plain(*get_batch(data, 16, 4, generator))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert history.lr == [3e-3] * 5
+    assert history.train_loss == pytest.approx(losses, abs=1e-6)
+    for a, b in zip(trained.parameters(), plain.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)

@@ -21,6 +21,7 @@ from llmbook.nn import (
     TransformerBlock,
     TransformerDecoder,
     TransformerEncoder,
+    TransformerStack,
     causal_mask,
     load_torch_decoder_layer,
     load_torch_encoder_layer,
@@ -386,6 +387,36 @@ def test_decoder_only_block_and_bad_inputs():
     gpt = TransformerDecoder(2, 16, 2, cross_attention=False).eval()
     x = _randn(1, 6, 16, seed=3)
     torch.testing.assert_close(gpt(x)[:, :4], gpt(x[:, :4]), atol=BLOCK_ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_block_returns_its_self_attention_weights(norm_first):
+    torch.manual_seed(0)
+    block = TransformerBlock(32, 4, cross_attention=True, norm_first=norm_first).eval()
+    rotary = RotaryEmbedding(8)
+    x, context = _randn(2, 6, 32, seed=1), _randn(2, 3, 32, seed=2)
+    out, weights = block(x, context=context, causal=True, rotary=rotary, need_weights=True)
+    torch.testing.assert_close(out, block(x, context=context, causal=True, rotary=rotary), atol=BLOCK_ATOL, rtol=0)
+    h = block.norm1(x) if norm_first else x
+    _, expected = block.attn(h, causal=True, rotary=rotary, need_weights=True)
+    torch.testing.assert_close(weights, expected)
+    assert weights.shape == (2, 4, 6, 6)
+
+
+def test_encoder_and_decoder_are_one_stack():
+    torch.manual_seed(0)
+    encoder = TransformerEncoder(2, 16, 2, d_ff=32)
+    torch.manual_seed(0)
+    stack = TransformerStack(2, 16, 2, d_ff=32)
+    assert isinstance(encoder, TransformerStack) and isinstance(TransformerDecoder(1, 16, 2), TransformerStack)
+    x = _randn(2, 5, 16, seed=1)
+    for causal in (False, True):
+        torch.testing.assert_close(encoder.eval()(x, causal=causal), stack.eval()(x, causal=causal))
+    torch.manual_seed(0)
+    decoder = TransformerDecoder(2, 16, 2, d_ff=32, cross_attention=False).eval()
+    torch.testing.assert_close(decoder(x), stack(x, causal=True))
+    with pytest.raises(TypeError):
+        TransformerEncoder(2, 16, 2, cross_attention=True)
 
 
 def test_block_dropout_is_active_in_training():

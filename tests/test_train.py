@@ -215,13 +215,72 @@ def test_resume_is_bit_identical(shakespeare, tmp_path):
     resumed.train()
     assert resumed.history.train_loss == uninterrupted.history.train_loss
     assert resumed.history.val_loss == uninterrupted.history.val_loss
-    for p, q in zip(resumed.raw_model.parameters(), uninterrupted.raw_model.parameters()):
+    for p, q in zip(resumed.model.parameters(), uninterrupted.model.parameters()):
         assert torch.equal(p, q)
     s1, s2 = resumed.optimizer.state_dict(), uninterrupted.optimizer.state_dict()
     for key in s2["state"]:
         for name, value in s2["state"][key].items():
             assert torch.equal(s1["state"][key][name], value)
     assert resumed.scheduler.state_dict() == uninterrupted.scheduler.state_dict()
+    assert (resumed.best_loss, resumed.best_step) == (uninterrupted.best_loss, uninterrupted.best_step)
+
+
+def test_a_checkpoint_of_an_older_trainer_still_loads(shakespeare, tmp_path):
+    from llmbook.train import checkpoint
+
+    old = _trainer(shakespeare)
+    old.train(until_step=8)
+    # What the trainer saved before `best_loss` and `monitored`, plus a key nobody reads any more.
+    extra = {"history": old.history.state_dict(), "best_val_loss": old.best_loss, "best_step": old.best_step,
+             "evals_without_improvement": 1, "stopped_early": False, "retired_key": 1}
+    checkpoint.save_checkpoint(tmp_path / "old", old.model, old.optimizer, old.scheduler, step=old.step,
+                               generator=old.generator, scaler=old.scaler, extra=extra)
+    resumed = _trainer(shakespeare, seed=1)
+    resumed.load_checkpoint(str(tmp_path / "old"))
+    assert (resumed.step, resumed.best_loss, resumed.best_step) == (8, old.best_loss, old.best_step)
+    assert resumed.best_val_loss == old.best_loss and resumed.evals_without_improvement == 1
+    assert resumed.history.val_loss == old.history.val_loss
+    old.save_checkpoint(str(tmp_path / "new"))
+    without_val = _trainer((shakespeare[0], None))
+    with pytest.warns(UserWarning, match="watched val_loss, this trainer watches train_loss"):
+        without_val.load_checkpoint(str(tmp_path / "new"))
+    assert (without_val.step, without_val.best_loss, without_val.best_step) == (8, math.inf, -1)
+
+
+def test_best_val_loss_never_holds_a_training_loss(shakespeare):
+    without_val = _trainer((shakespeare[0], None))
+    history = without_val.train()
+    # Without validation data early stopping watches the training loss: `best_val_loss` says there
+    # is no validation loss (it used to hold the training loss) and `best_loss` holds the training loss.
+    assert without_val.best_val_loss is None
+    assert without_val.monitored == "train_loss" and without_val.best_loss == min(history.eval_train_loss)
+    assert all(math.isnan(v) for v in history.val_loss)
+    with_val = _trainer(shakespeare)
+    history = with_val.train()
+    assert with_val.monitored == "val_loss"
+    assert with_val.best_loss == with_val.best_val_loss == min(history.val_loss)
+
+
+def test_only_the_training_step_runs_the_wrapped_model(shakespeare):
+    """Evaluation, sampling and clipping use `trainer.model`; the DDP / compile wrapper serves the
+    training step's forward and backward only."""
+
+    class Counting(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.calls = inner, 0
+
+        def forward(self, idx, targets=None):
+            self.calls += 1
+            return self.inner(idx, targets)
+
+    trainer = _trainer(shakespeare, grad_accum_steps=2, eval_interval=4)
+    wrapper = trainer._step_model = Counting(trainer.model)
+    trainer.train()
+    assert trainer.history.eval_step == [0, 4, 8, 12]  # four evaluations did not call the wrapper
+    assert wrapper.calls == 12 * 2  # one call per micro-batch
+    with pytest.warns(DeprecationWarning, match="use Trainer.model"):
+        assert trainer.raw_model is trainer.model
 
 
 def test_evaluation_and_sampling_do_not_change_the_trajectory(shakespeare):
@@ -244,7 +303,7 @@ def test_gradient_accumulation_equals_a_larger_batch(shakespeare):
     accumulated = _trainer(shakespeare, batch_size=4, grad_accum_steps=2, eval_interval=None)
     accumulated.train()
     np.testing.assert_allclose(accumulated.history.train_loss, big.history.train_loss, atol=1e-5)
-    for p, q in zip(accumulated.raw_model.parameters(), big.raw_model.parameters()):
+    for p, q in zip(accumulated.model.parameters(), big.model.parameters()):
         torch.testing.assert_close(p, q, atol=1e-5, rtol=0)
 
 
@@ -296,7 +355,7 @@ def test_trainer_bad_inputs(shakespeare):
 
 def test_divergence_is_reported(shakespeare):
     trainer = _trainer(shakespeare, eval_interval=None)
-    original = trainer.raw_model.forward
+    original = trainer.model.forward
 
     def nan_forward(idx, targets=None):
         logits, loss = original(idx, targets)

@@ -6,7 +6,8 @@ The notebooks are committed without outputs. One run of the book:
    ``python3``) in a profile, into ``_build/executed/<profile>/``; its recorded results go to
    ``_build/results/<profile>/`` and are compared with the bands in ``tests/expected/``.
 2. ``build``: the executed copies, the prose pages and the configuration are staged in
-   ``_build/src/`` (with MathJax copied in from npm so that no page loads anything from the web), and
+   ``_build/src/`` (with MathJax copied in from npm so that no page loads anything from the web; without
+   papermill's injected parameters cell and nbval's marker lines, see :func:`for_the_web`), and
    Jupyter Book 1.x builds ``_build/html`` from them without executing anything again
    (``-W -n --keep-going``: any warning fails the build).
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,12 +48,16 @@ __all__ = [
     "Execution",
     "ensure_mathjax",
     "stage",
+    "for_the_web",
+    "unfinished_cells",
     "build",
     "NOTEBOOK_TIME_LIMIT_S",
 ]
 
 NOTEBOOK_TIME_LIMIT_S = 180.0  # per notebook, in the ci profile (full runs as long as its sizes need)
 SOLUTION_TAG = "solution"
+INJECTED_TAG = "injected-parameters"  # papermill's tag on the cell it adds
+NBVAL_MARKER = re.compile(r"^[ \t]*# NBVAL_\w+[ \t]*\n?", re.MULTILINE)  # e.g. # NBVAL_CHECK_OUTPUT
 MATHJAX_VERSION = "3.2.2"
 
 
@@ -294,10 +300,35 @@ def stage(root: Path, profile: str = "ci", student: bool = False) -> Path:
         if not copy.is_file():
             raise FileNotFoundError(f"{notebook.name} has not been executed in profile {profile!r}: run `python -m llmbook.book execute` first")
         nb = _read(copy)
+        unfinished = unfinished_cells(nb)
+        if unfinished:
+            raise RuntimeError(f"the executed copy of {notebook.name} is incomplete (papermill did not finish cells "
+                               f"{unfinished[:5]}): execute it again with `python -m llmbook.book execute`")
+        nb = for_the_web(nb)
         if student:
             nb = strip_solutions(nb)
         nbformat.write(nb, str(src / "notebooks" / notebook.name))
     return src
+
+
+def unfinished_cells(nb) -> list[int]:
+    """Indices of the code cells papermill did not complete: a run that failed or is still running."""
+    return [index for index, cell in enumerate(nb.cells) if cell.cell_type == "code"
+            and cell.get("metadata", {}).get("papermill", {}).get("status", "completed") != "completed"]
+
+
+def for_the_web(nb):
+    """``nb`` as the web book shows it: papermill's injected parameters cell (``# Parameters``, tag
+    ``injected-parameters``) tagged ``remove-cell``, and nbval's marker lines (``# NBVAL_CHECK_OUTPUT``)
+    taken out of the code. The notebook's own ``parameters`` cell, which shows a reader how to switch
+    profiles, stays."""
+    for cell in nb.cells:
+        tags = _tags(cell)
+        if INJECTED_TAG in tags and "remove-cell" not in tags:
+            cell.setdefault("metadata", {})["tags"] = tags + ["remove-cell"]
+        if cell.cell_type == "code" and NBVAL_MARKER.search(cell.source):
+            cell.source = NBVAL_MARKER.sub("", cell.source)
+    return nb
 
 
 def build(root: Path, profile: str = "ci", student: bool = False) -> Path:

@@ -1,28 +1,29 @@
 """Evaluating language models on benchmarks: log-likelihood scoring, few-shot prompts, accuracy with CIs.
 
-* :func:`multiple_choice` — lm-evaluation-harness style multiple-choice evaluation (``acc``, ``acc_norm``);
-* :func:`loglikelihoods` — the summed log-probability of continuations given contexts, batched;
-* :func:`piqa_items`, :func:`mmlu_items` — the benchmarks in lm-evaluation-harness's prompt formats;
-* :func:`run_piqa`, :func:`run_mmlu` — the chapter's benchmark runs (also ``python -m llmbook.evaluate``);
-* :func:`strided_perplexity` — sliding-window perplexity of a long text (chapter "Metrics");
-* :func:`char_noise`, :func:`shuffle_words` — seeded perturbations for robustness tests;
-* :func:`profile_model` — parameters, FLOPs (:mod:`llmbook.flops`), latency, throughput, memory.
+Three layers, each a module:
+
+* :mod:`~llmbook.evaluate.engine` — the model's side: :func:`loglikelihoods`, the summed
+  log-probability of continuations given contexts, batched (and the one forward pass that
+  :func:`strided_perplexity` shares);
+* :mod:`~llmbook.evaluate.tasks` — the benchmarks' side: :func:`piqa_items`, :func:`mmlu_items` in
+  lm-evaluation-harness's prompt formats, :func:`fewshot_contexts` (new tasks are added here);
+* :mod:`~llmbook.evaluate.scoring` — :func:`multiple_choice` (``acc``, ``acc_norm`` with bootstrap
+  CIs), :func:`predict`, :class:`MultipleChoiceResult`.
+
+Around them: :func:`run_piqa`, :func:`run_mmlu` and :func:`published_comparison` (the chapter's runs,
+also ``python -m llmbook.evaluate``); :func:`strided_perplexity` (chapter "Metrics");
+:func:`char_noise`, :func:`shuffle_words` (seeded perturbations for robustness tests);
+:func:`profile_model` (parameters, FLOPs from :mod:`llmbook.flops`, latency, throughput, memory).
 """
 from __future__ import annotations
 
 from .efficiency import EfficiencyReport, count_parameters, profile_model
-from .multiple_choice import (
-    MultipleChoiceResult,
-    fewshot_contexts,
-    loglikelihoods,
-    mmlu_items,
-    multiple_choice,
-    piqa_items,
-    predict,
-)
+from .engine import loglikelihoods
 from .perplexity import strided_perplexity
 from .robustness import char_noise, shuffle_words
-from .suites import PUBLISHED, mmlu_subset, piqa_subset, run_mmlu, run_piqa
+from .scoring import MultipleChoiceResult, multiple_choice, predict
+from .suites import PUBLISHED, mmlu_subset, piqa_subset, published_comparison, run_mmlu, run_piqa
+from .tasks import fewshot_contexts, mmlu_items, piqa_items
 
 __all__ = [
     "EfficiencyReport",
@@ -30,6 +31,7 @@ __all__ = [
     "PUBLISHED",
     "mmlu_subset",
     "piqa_subset",
+    "published_comparison",
     "run_mmlu",
     "run_piqa",
     "char_noise",

@@ -22,7 +22,8 @@ import math
 from typing import Any, Sequence
 
 import torch
-import torch.nn.functional as F
+
+from .engine import model_device, next_token_logprobs, token_logprobs
 
 __all__ = ["strided_perplexity", "window_spans"]
 
@@ -38,28 +39,6 @@ def window_spans(n_tokens: int, window: int, stride: int) -> list[tuple[int, int
         if end == n_tokens:
             break
     return spans
-
-
-def _logits(output: Any) -> torch.Tensor:
-    """Logits from a model output: a tensor, an object with ``.logits`` (Hugging Face), or a tuple."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if hasattr(output, "logits"):
-        return output.logits
-    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
-    raise TypeError(
-        f"the model returned {type(output).__name__}: strided_perplexity needs logits of shape (batch, seq, vocab), "
-        f"as a tensor, a tuple starting with it, or an object with .logits"
-    )
-
-
-def _model_device(model: Any) -> torch.device:
-    parameters = getattr(model, "parameters", None)
-    if callable(parameters):
-        for p in parameters():
-            return p.device
-    return torch.device("cpu")
 
 
 @torch.no_grad()
@@ -101,30 +80,34 @@ def strided_perplexity(
         raise ValueError(f"stride ({stride}) must not exceed window ({window}): tokens between windows would never be scored")
     if len(ids) < 2:
         raise ValueError(f"need at least 2 tokens to score one prediction, got {len(ids)}")
-    device = torch.device(device) if device is not None else _model_device(model)
+    device = torch.device(device) if device is not None else model_device(model)
     ids = ids.to(device=device, dtype=torch.long)
 
     spans = window_spans(len(ids), window, stride)
     nll_sum, n_scored = 0.0, 0
-    i = 0
-    while i < len(spans):
-        # Batch consecutive windows of the same length (all but possibly the last one).
-        length = spans[i][1] - spans[i][0]
-        group = [spans[i]]
-        while len(group) < batch_size and i + len(group) < len(spans):
-            nxt = spans[i + len(group)]
-            if nxt[1] - nxt[0] != length:
-                break
-            group.append(nxt)
-        batch = torch.stack([ids[b:e] for b, e, _ in group])  # (batch, length)
-        logits = _logits(model(batch)).float()  # (batch, length, vocab)
-        if logits.shape[:2] != batch.shape:
-            raise ValueError(f"the model returned logits of shape {tuple(logits.shape)} for input {tuple(batch.shape)}: expected (batch, seq, vocab)")
+    for group in _same_length_groups(spans, batch_size):
+        batch = torch.stack([ids[begin:end] for begin, end, _ in group])  # (batch, length)
+        keep = min(first - 1 - begin for begin, _, first in group)  # earlier positions score nothing
+        logprobs = next_token_logprobs(model, batch, keep)  # (batch, length - keep, vocab)
+        rows, positions, targets = [], [], []
         for row, (begin, end, first) in enumerate(group):
-            # Position p predicts token p + 1: score the targets first..end-1 from positions first-1..end-2.
-            predictors = logits[row, first - 1 - begin : end - 1 - begin]
-            targets = ids[first:end]
-            nll_sum += F.cross_entropy(predictors, targets, reduction="sum").double().item()
-            n_scored += end - first
-        i += len(group)
+            # Position p predicts token p + 1: targets first..end-1 are read at positions first-1..end-2.
+            rows += [row] * (end - first)
+            positions += range(first - 1 - begin - keep, end - 1 - begin - keep)
+            targets.append(ids[first:end])
+        logprob, _ = token_logprobs(logprobs, rows, positions, torch.cat(targets))
+        nll_sum -= logprob.double().sum().item()
+        n_scored += len(rows)
     return {"nll_sum": nll_sum, "n_tokens": n_scored, "ppl": math.exp(nll_sum / n_scored), "n_windows": len(spans)}
+
+
+def _same_length_groups(spans: list[tuple[int, int, int]], batch_size: int) -> list[list[tuple[int, int, int]]]:
+    """Consecutive windows of the same length (all but possibly the last), at most ``batch_size`` each."""
+    groups: list[list[tuple[int, int, int]]] = []
+    for span in spans:
+        same_length = groups and span[1] - span[0] == groups[-1][0][1] - groups[-1][0][0]
+        if same_length and len(groups[-1]) < batch_size:
+            groups[-1].append(span)
+        else:
+            groups.append([span])
+    return groups

@@ -1,9 +1,24 @@
 """Models, one readable file each (config dataclass + module), built on :mod:`llmbook.nn`.
 
-Each model file adds its public names to the imports below.
+Each model file adds its public names to the imports below, and its config → model pair to
+``MODELS``, so that :func:`build` makes a model from any config:
+
+>>> model = build(dataclasses.replace(sizes.char, vocab_size=tokenizer.vocab_size))
 """
 from __future__ import annotations
+
+import torch
 
 from .gpt import GPT, GPTConfig
 from .mlp_lm import MLPLM, MLPLMConfig
 from .rnn_lm import RNNLM, RNNLMConfig
+
+MODELS: dict[type, type[torch.nn.Module]] = {GPTConfig: GPT, MLPLMConfig: MLPLM, RNNLMConfig: RNNLM}
+
+
+def build(config: GPTConfig | MLPLMConfig | RNNLMConfig) -> torch.nn.Module:
+    """The model that ``config`` describes: ``GPT(config)`` for a ``GPTConfig``, and so on."""
+    if type(config) not in MODELS:
+        raise TypeError(f"no model for a {type(config).__name__}: give one of "
+                        f"{', '.join(c.__name__ for c in MODELS)}")
+    return MODELS[type(config)](config)

@@ -37,7 +37,7 @@ __all__ = ["MLPLMConfig", "MLPLM"]
 class MLPLMConfig:
     """Shape of a Bengio MLP language model (the paper's names: ``n_embd`` = m, ``n_hidden`` = h, ``context_size`` = n - 1)."""
 
-    vocab_size: int
+    vocab_size: int | None = None  # known once the text is tokenised: set it with dataclasses.replace
     context_size: int = 5  # how many previous tokens the model sees (an n-gram model of order context_size + 1)
     n_embd: int = 32
     n_hidden: int = 256
@@ -47,6 +47,8 @@ class MLPLMConfig:
     def __post_init__(self) -> None:
         for name in ("vocab_size", "context_size", "n_embd", "n_hidden"):
             value = getattr(self, name)
+            if name == "vocab_size" and value is None:
+                continue  # a shape whose vocabulary is not known yet (a chapter's sizes)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"MLPLMConfig.{name} must be a positive int, got {value!r}")
         if not 0.0 <= self.dropout < 1.0:
@@ -58,6 +60,9 @@ class MLPLM(nn.Module):
 
     def __init__(self, config: MLPLMConfig):
         super().__init__()
+        if config.vocab_size is None:
+            raise ValueError("MLPLMConfig.vocab_size is not set: build the model from "
+                             "dataclasses.replace(config, vocab_size=...) once the tokenizer is known")
         self.config = config
         self.pad_id = config.vocab_size  # "before the window": an extra embedding row, never predicted
         self.embed = nn.Embedding(config.vocab_size + 1, config.n_embd)  # C

@@ -36,7 +36,7 @@ State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 class RNNLMConfig:
     """Shape of a recurrent language model."""
 
-    vocab_size: int
+    vocab_size: int | None = None  # known once the text is tokenised: set it with dataclasses.replace
     cell: str = "lstm"  # "rnn" (Elman, tanh) or "lstm"
     n_embd: int = 64
     n_hidden: int = 256
@@ -47,6 +47,8 @@ class RNNLMConfig:
     def __post_init__(self) -> None:
         for name in ("vocab_size", "n_embd", "n_hidden", "n_layer"):
             value = getattr(self, name)
+            if name == "vocab_size" and value is None:
+                continue  # a shape whose vocabulary is not known yet (a chapter's sizes)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"RNNLMConfig.{name} must be a positive int, got {value!r}")
         if self.cell not in CELLS:
@@ -62,6 +64,9 @@ class RNNLM(nn.Module):
 
     def __init__(self, config: RNNLMConfig):
         super().__init__()
+        if config.vocab_size is None:
+            raise ValueError("RNNLMConfig.vocab_size is not set: build the model from "
+                             "dataclasses.replace(config, vocab_size=...) once the tokenizer is known")
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.n_embd)
         rnn_cls = nn.LSTM if config.cell == "lstm" else nn.RNN

@@ -5,7 +5,7 @@ Boolean attention masks mean **True = may attend** (as in ``F.scaled_dot_product
 ``key_padding_mask``, which means **True = padding** (as in ``torch.nn.MultiheadAttention``).
 """
 from .attention import KVCache, LayerKVCache, MultiHeadAttention, causal_mask, scaled_dot_product_attention
-from .blocks import TransformerBlock, TransformerDecoder, TransformerEncoder
+from .blocks import TransformerBlock, TransformerDecoder, TransformerEncoder, TransformerStack
 from .feedforward import ACTIVATIONS, FeedForward
 from .interop import load_torch_decoder_layer, load_torch_encoder_layer, load_torch_multihead_attention
 from .norm import NORMS, RMSNorm
@@ -25,6 +25,7 @@ __all__ = [
     "RMSNorm",
     "NORMS",
     "TransformerBlock",
+    "TransformerStack",
     "TransformerEncoder",
     "TransformerDecoder",
     "load_torch_multihead_attention",

@@ -1,5 +1,9 @@
-"""Transformer blocks and stacks: the encoder block, the decoder block, the encoder and the decoder."""
+"""Transformer blocks and stacks: one block (encoder or decoder), one stack of blocks, and the encoder and
+the decoder as that stack with their attention pattern fixed."""
 from __future__ import annotations
+
+import copy
+from typing import Any
 
 import torch
 from torch import nn
@@ -9,7 +13,7 @@ from .feedforward import FeedForward
 from .norm import make_norm
 from .position import RotaryEmbedding
 
-__all__ = ["TransformerBlock", "TransformerEncoder", "TransformerDecoder"]
+__all__ = ["TransformerBlock", "TransformerStack", "TransformerEncoder", "TransformerDecoder"]
 
 
 class TransformerBlock(nn.Module):
@@ -73,20 +77,27 @@ class TransformerBlock(nn.Module):
         context_padding_mask: torch.Tensor | None = None,
         kv_cache: LayerKVCache | KVCache | None = None,
         rotary: RotaryEmbedding | None = None,
-    ) -> torch.Tensor:
+        need_weights: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """``x`` ``(batch, seq, d_model)``; ``context`` ``(batch, seq_ctx, d_model)`` for cross-attention.
 
         Padding masks are bool, True = padding (``key_padding_mask`` over ``x``'s keys, including cached
         ones; ``context_padding_mask`` ``(batch, seq_ctx)``). ``kv_cache`` is this block's slot
-        (``cache.layer(i)``) and caches the self-attention keys and values.
+        (``cache.layer(i)``) and caches the self-attention keys and values. ``need_weights`` also returns
+        the self-attention weights ``(batch, heads, seq, seq_k)`` (see :class:`MultiHeadAttention`).
         """
         if self.cross_attn is not None and context is None:
             raise ValueError("this block has cross-attention: pass context=(batch, seq_ctx, d_model), e.g. the encoder output")
         if self.cross_attn is None and context is not None:
             raise ValueError("this block has no cross-attention sub-layer: build it with cross_attention=True to use context")
+        weights = None
 
         def self_attention(h: torch.Tensor) -> torch.Tensor:
-            out = self.attn(h, causal=causal, key_padding_mask=key_padding_mask, kv_cache=kv_cache, rotary=rotary)
+            nonlocal weights
+            out = self.attn(h, causal=causal, key_padding_mask=key_padding_mask, kv_cache=kv_cache, rotary=rotary,
+                            need_weights=need_weights)
+            if need_weights:
+                out, weights = out
             return self.dropout(out)
 
         def cross_attention(h: torch.Tensor) -> torch.Tensor:
@@ -102,104 +113,73 @@ class TransformerBlock(nn.Module):
             if self.cross_attn is not None:
                 x = self.norm_cross(x + cross_attention(x))
             x = self.norm2(x + self.ff(x))
-        return x
+        return (x, weights) if need_weights else x
 
 
-class TransformerEncoder(nn.Module):
-    """A stack of ``n_layers`` bidirectional :class:`TransformerBlock` s, with a final norm for pre-LN.
+class TransformerStack(nn.Module):
+    """``n_layers`` :class:`TransformerBlock` s run in turn, then a final norm for pre-LN.
 
     (Pre-LN leaves the residual stream un-normalised, so a last norm is needed; post-LN blocks already end
-    with one.) Keyword arguments after ``n_heads`` are those of :class:`TransformerBlock`.
-    Shapes: ``(batch, seq, d_model)`` → ``(batch, seq, d_model)``.
+    with one.) The encoder and the decoder below are this stack with their attention pattern fixed.
+    ``d_ff`` and the keyword arguments ``block_options`` are those of :class:`TransformerBlock`
+    (``dropout``, ``activation``, ``norm_first``, ``norm``, ``norm_eps``, ``bias``, ``cross_attention``).
+    Shapes: ``(batch, seq, d_model)`` (and context ``(batch, seq_ctx, d_model)``) → ``(batch, seq, d_model)``.
     """
 
-    def __init__(
-        self,
-        n_layers: int,
-        d_model: int,
-        n_heads: int,
-        d_ff: int | None = None,
-        dropout: float = 0.0,
-        activation: str = "gelu",
-        norm_first: bool = True,
-        norm: str = "layernorm",
-        norm_eps: float = 1e-5,
-        bias: bool = True,
-    ):
+    def __init__(self, n_layers: int, d_model: int, n_heads: int, d_ff: int | None = None, **block_options: Any):
         super().__init__()
+        if not isinstance(n_layers, int) or n_layers < 1:
+            raise ValueError(f"a stack needs n_layers >= 1, got {n_layers!r}")
         self.layers = nn.ModuleList(
-            TransformerBlock(d_model, n_heads, d_ff, dropout, activation, norm_first, norm, norm_eps, bias)
-            for _ in range(n_layers)
+            TransformerBlock(d_model, n_heads, d_ff, **block_options) for _ in range(n_layers)
         )
-        self.norm = make_norm(norm, d_model, norm_eps, bias) if norm_first else nn.Identity()
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        *,
-        causal: bool = False,
-        key_padding_mask: torch.Tensor | None = None,
-        kv_cache: KVCache | None = None,
-        rotary: RotaryEmbedding | None = None,
-    ) -> torch.Tensor:
-        """``x`` ``(batch, seq, d_model)``; ``key_padding_mask`` ``(batch, seq)`` True = padding."""
-        for i, layer in enumerate(self.layers):
-            slot = kv_cache.layer(i) if kv_cache is not None else None
-            x = layer(x, causal=causal, key_padding_mask=key_padding_mask, kv_cache=slot, rotary=rotary)
-        return self.norm(x)
-
-
-class TransformerDecoder(nn.Module):
-    """A stack of ``n_layers`` decoder blocks: causal self-attention, cross-attention to ``context``
-    (the encoder output), feed-forward; a final norm for pre-LN.
-
-    With ``cross_attention=False`` it is a decoder-only stack (GPT). Shapes:
-    ``(batch, seq, d_model)`` and context ``(batch, seq_ctx, d_model)`` → ``(batch, seq, d_model)``.
-    """
-
-    def __init__(
-        self,
-        n_layers: int,
-        d_model: int,
-        n_heads: int,
-        d_ff: int | None = None,
-        dropout: float = 0.0,
-        activation: str = "gelu",
-        norm_first: bool = True,
-        norm: str = "layernorm",
-        norm_eps: float = 1e-5,
-        bias: bool = True,
-        cross_attention: bool = True,
-    ):
-        super().__init__()
-        self.layers = nn.ModuleList(
-            TransformerBlock(
-                d_model, n_heads, d_ff, dropout, activation, norm_first, norm, norm_eps, bias, cross_attention=cross_attention
-            )
-            for _ in range(n_layers)
-        )
-        self.norm = make_norm(norm, d_model, norm_eps, bias) if norm_first else nn.Identity()
+        # The final norm is of the blocks' kind (LayerNorm or RMSNorm, same eps and bias): a fresh copy of one.
+        last = self.layers[-1]
+        self.norm = copy.deepcopy(last.norm2) if last.norm_first else nn.Identity()
 
     def forward(
         self,
         x: torch.Tensor,
         context: torch.Tensor | None = None,
         *,
+        causal: bool = False,
         key_padding_mask: torch.Tensor | None = None,
         context_padding_mask: torch.Tensor | None = None,
         kv_cache: KVCache | None = None,
         rotary: RotaryEmbedding | None = None,
     ) -> torch.Tensor:
-        """Decode ``x`` ``(batch, seq, d_model)`` attending causally to itself and fully to ``context``."""
+        """Run ``x`` ``(batch, seq, d_model)`` through every block (see :meth:`TransformerBlock.forward`);
+        ``kv_cache`` holds one slot per block."""
         for i, layer in enumerate(self.layers):
             slot = kv_cache.layer(i) if kv_cache is not None else None
-            x = layer(
-                x,
-                causal=True,
-                key_padding_mask=key_padding_mask,
-                context=context,
-                context_padding_mask=context_padding_mask,
-                kv_cache=slot,
-                rotary=rotary,
-            )
+            x = layer(x, causal=causal, key_padding_mask=key_padding_mask, context=context,
+                      context_padding_mask=context_padding_mask, kv_cache=slot, rotary=rotary)
         return self.norm(x)
+
+
+class TransformerEncoder(TransformerStack):
+    """A stack of bidirectional blocks (BERT, the Transformer's encoder): ``forward(x, key_padding_mask=...)``.
+
+    ``causal=True`` in ``forward`` makes it a decoder-only stack (each position sees itself and the past).
+    Keyword arguments are those of :class:`TransformerStack`, without cross-attention.
+    """
+
+    def __init__(self, n_layers: int, d_model: int, n_heads: int, d_ff: int | None = None, **options: Any):
+        super().__init__(n_layers, d_model, n_heads, d_ff, cross_attention=False, **options)
+
+
+class TransformerDecoder(TransformerStack):
+    """A stack of decoder blocks: causal self-attention, cross-attention to ``context`` (the encoder
+    output), feed-forward. With ``cross_attention=False`` it is a decoder-only stack (GPT).
+
+    ``forward(x, context, key_padding_mask=..., context_padding_mask=..., kv_cache=..., rotary=...)``;
+    keyword arguments of the constructor are those of :class:`TransformerStack`.
+    """
+
+    def __init__(self, n_layers: int, d_model: int, n_heads: int, d_ff: int | None = None,
+                 cross_attention: bool = True, **options: Any):
+        super().__init__(n_layers, d_model, n_heads, d_ff, cross_attention=cross_attention, **options)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, **masks_and_cache: Any) -> torch.Tensor:
+        """Decode ``x`` ``(batch, seq, d_model)`` attending causally to itself and fully to ``context``."""
+        return super().forward(x, context, causal=True, **masks_and_cache)

@@ -9,19 +9,26 @@ Each optimizer step:
 3. AdamW step with the learning rate of the warmup + cosine schedule; zero the gradients.
 
 Every ``eval_interval`` steps it estimates the train and validation loss on fixed windows, records a
-sample if asked, checks early stopping and writes a checkpoint. Evaluation and sampling run inside
+sample if asked, checks early stopping and writes a checkpoint. Early stopping and ``keep_best`` watch
+the validation loss, or the training loss when there is no validation data (``Trainer.monitored`` says
+which; ``best_loss`` holds its best value). Evaluation and sampling run inside
 ``torch.random.fork_rng`` and use their own generators, so *how often* you evaluate never changes the
 training trajectory, and a run stopped at step ``k``, saved, loaded and continued is bit-identical to
 an uninterrupted one.
 
 Under ``torchrun`` the same code runs data-parallel with DDP: ``batch_size`` is always the *global*
 batch, split evenly over the processes, so a run gives the same losses with 1 or N processes.
+
+``trainer.model`` is the module you built, always: evaluation, sampling, clipping, checkpoints and
+``restore_best`` use it. Only the forward and backward passes of a training step go through its
+``torch.compile`` and DDP wrappers (``Trainer._step_model``, a private detail).
 """
 from __future__ import annotations
 
 import copy
 import math
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
@@ -132,13 +139,18 @@ class Trainer:
     >>> trainer.save_checkpoint("ckpt"); trainer.load_checkpoint("ckpt")
 
     Args:
-        model: the module to train (moved to ``device``; wrapped in DDP under torchrun).
+        model: the module to train, moved to ``device`` and kept as ``trainer.model`` (the training
+            step runs it through ``torch.compile`` and DDP when those are on).
         train_data, val_data: 1-D integer tensors of token ids (kept on the CPU; batches are copied over).
         config: a :class:`TrainConfig`.
         device: default: GPU ``LOCAL_RANK`` under torchrun with CUDA, else :func:`llmbook.device.pick_device`.
         sample_fn: ``sample_fn(model) -> str`` called every ``sample_interval`` steps (text goes to the history).
         callbacks: each called as ``callback(trainer, record)`` after every evaluation, with
             ``record = {"step", "train_loss", "val_loss"}``.
+
+    Early stopping watches ``record[trainer.monitored]``: ``"val_loss"``, or ``"train_loss"`` when
+    ``val_data`` is ``None``. ``best_loss`` and ``best_step`` are its best value and when it was seen;
+    ``best_val_loss`` is that value only when it is a validation loss (else ``None``).
     """
 
     def __init__(
@@ -167,17 +179,17 @@ class Trainer:
             if data is not None and len(data) <= config.block_size:
                 raise ValueError(f"{name} has {len(data)} tokens, fewer than block_size + 1 = {config.block_size + 1}")
         self.train_data, self.val_data = train_data, val_data
-        self.raw_model = model.to(self.device)
-        self.model: nn.Module = self.raw_model
-        if config.compile:
-            self.model = torch.compile(self.model)
-        self.eval_model = self.model
+        self.model: nn.Module = model.to(self.device)
+        # What the training step's forward and backward run: the model, compiled and/or wrapped in DDP
+        # (which all-reduces the gradients during backward). Evaluation and sampling run self.model:
+        # no gradients to synchronise, and no recompilation for eval mode.
+        self._step_model: nn.Module = torch.compile(self.model) if config.compile else self.model
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             ids = [self.device.index] if self.device_type == "cuda" else None
-            self.model = DDP(self.model, device_ids=ids)
-        self.optimizer = configure_optimizer(self.raw_model, config.lr, config.weight_decay, config.betas,
+            self._step_model = DDP(self._step_model, device_ids=ids)
+        self.optimizer = configure_optimizer(self.model, config.lr, config.weight_decay, config.betas,
                                              device_type=self.device_type, decay_embeddings=config.decay_embeddings)
         min_lr = config.min_lr if config.min_lr is not None else config.lr / 10
         self.scheduler = WarmupCosineSchedule(self.optimizer, config.warmup_steps,
@@ -188,7 +200,8 @@ class Trainer:
         self.sample_fn, self.callbacks = sample_fn, list(callbacks)
         self.step = 0
         self.history = History()
-        self.best_val_loss = math.inf
+        self.monitored = "val_loss" if val_data is not None else "train_loss"  # what early stopping watches
+        self.best_loss = math.inf  # the best (lowest) evaluated value of the monitored loss
         self.best_step = -1
         self.evals_without_improvement = 0
         self.stopped_early = False
@@ -215,16 +228,16 @@ class Trainer:
             x, y = self._batch(self.train_data, cfg.batch_size, self.generator)
             last = micro == cfg.grad_accum_steps - 1
             # Under DDP, skip the gradient all-reduce on all but the last micro-batch.
-            sync = nullcontext() if (last or not self.dist.enabled) else self.model.no_sync()
+            sync = nullcontext() if (last or not self.dist.enabled) else self._step_model.no_sync()
             with sync:
                 with self.autocast():
-                    _, loss = self.model(x, y)
+                    _, loss = self._step_model(x, y)
                 loss = loss / cfg.grad_accum_steps
                 self.scaler.scale(loss).backward()
             loss_sum += loss.detach().float()
         if cfg.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the fp16-scaled ones
-            torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
@@ -238,16 +251,29 @@ class Trainer:
         cfg = self.config
         n_batches = n_batches or cfg.eval_steps
         generator = torch.Generator().manual_seed(cfg.seed + 1 if seed is None else seed)
-        was_training = self.raw_model.training
-        self.raw_model.eval()
+        was_training = self.model.training
+        self.model.eval()
         total = torch.zeros((), device=self.device)
         for _ in range(n_batches):
             x, y = self._batch(data, cfg.eval_batch_size or cfg.batch_size, generator)
             with self.autocast():
-                _, loss = self.eval_model(x, y)
+                _, loss = self.model(x, y)
             total += loss.float()
-        self.raw_model.train(was_training)
+        self.model.train(was_training)
         return all_reduce_mean(total / n_batches).item()
+
+    @property
+    def best_val_loss(self) -> float | None:
+        """The best validation loss so far (``inf`` before the first evaluation); ``None`` when there is
+        no validation data, where early stopping watches the training loss (see ``best_loss``)."""
+        return self.best_loss if self.monitored == "val_loss" else None
+
+    @property
+    def raw_model(self) -> nn.Module:
+        """Deprecated: the module you built is ``trainer.model``."""
+        warnings.warn("Trainer.raw_model is deprecated: use Trainer.model (the module you built)",
+                      DeprecationWarning, stacklevel=2)
+        return self.model
 
     def evaluate(self) -> dict[str, float]:
         """Estimate train and validation loss, append them to the history, run callbacks and early stopping."""
@@ -259,11 +285,10 @@ class Trainer:
         h.eval_train_loss.append(train_loss)
         h.val_loss.append(val_loss)
         record = {"step": self.step, "train_loss": train_loss, "val_loss": val_loss}
-        monitored = val_loss if self.val_data is not None else train_loss
-        if monitored < self.best_val_loss - self.config.early_stopping_min_delta:
-            self.best_val_loss, self.best_step, self.evals_without_improvement = monitored, self.step, 0
+        if record[self.monitored] < self.best_loss - self.config.early_stopping_min_delta:
+            self.best_loss, self.best_step, self.evals_without_improvement = record[self.monitored], self.step, 0
             if self.config.keep_best:
-                self.best_state = {k: v.detach().clone() for k, v in self.raw_model.state_dict().items()}
+                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         else:
             self.evals_without_improvement += 1
         patience = self.config.early_stopping_patience
@@ -278,10 +303,10 @@ class Trainer:
         if self.sample_fn is None:
             raise ValueError("no sample_fn was given to the Trainer")
         with torch.random.fork_rng(devices=self._rng_devices()):
-            was_training = self.raw_model.training
-            self.raw_model.eval()
-            text = self.sample_fn(self.raw_model)
-            self.raw_model.train(was_training)
+            was_training = self.model.training
+            self.model.eval()
+            text = self.sample_fn(self.model)
+            self.model.train(was_training)
         self.history.samples.append((self.step, text))
         return text
 
@@ -289,7 +314,7 @@ class Trainer:
         """Put back the weights of the best evaluation (needs ``keep_best=True``)."""
         if self.best_state is None:
             raise ValueError("no best weights were kept: set TrainConfig(keep_best=True) and evaluate at least once")
-        self.raw_model.load_state_dict(self.best_state)
+        self.model.load_state_dict(self.best_state)
 
     def _rng_devices(self) -> list[int]:
         return [self.device.index or 0] if self.device_type == "cuda" else []
@@ -304,7 +329,7 @@ class Trainer:
         target = cfg.max_steps if until_step is None else until_step
         if target > cfg.max_steps:
             raise ValueError(f"until_step={target} is past max_steps={cfg.max_steps} (the schedule ends there)")
-        self.raw_model.train()
+        self.model.train()
         show = cfg.progress and self.dist.is_main
         bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not show, desc="train", leave=True)
         if cfg.eval_interval and self.step == 0 and 0 not in self.history.eval_step:
@@ -363,7 +388,7 @@ class Trainer:
 
     def _trainer_state(self) -> dict[str, Any]:
         return {"history": self.history.state_dict(), "config": asdict(self.config),
-                "best_val_loss": self.best_val_loss, "best_step": self.best_step,
+                "monitored": self.monitored, "best_loss": self.best_loss, "best_step": self.best_step,
                 "evals_without_improvement": self.evals_without_improvement, "stopped_early": self.stopped_early}
 
     def save_checkpoint(self, path: str | None = None) -> None:
@@ -372,20 +397,26 @@ class Trainer:
         if path is None:
             raise ValueError("no checkpoint path: pass one or set TrainConfig.checkpoint_dir")
         if self.dist.is_main:
-            _ckpt.save_checkpoint(path, self.raw_model, self.optimizer, self.scheduler, step=self.step,
+            _ckpt.save_checkpoint(path, self.model, self.optimizer, self.scheduler, step=self.step,
                                   generator=self.generator, scaler=self.scaler, extra=self._trainer_state())
         if self.dist.enabled:
             torch.distributed.barrier()
 
     def load_checkpoint(self, path: str) -> None:
         """Restore everything :meth:`save_checkpoint` saved; training then continues bit-identically."""
-        loaded = _ckpt.load_checkpoint(path, self.raw_model, self.optimizer, self.scheduler,
+        loaded = _ckpt.load_checkpoint(path, self.model, self.optimizer, self.scheduler,
                                        generator=self.generator, scaler=self.scaler)
         self.step = loaded["step"]
         extra = loaded["extra"]
         self.history = History()
         self.history.load_state_dict(extra.get("history", {}))
-        self.best_val_loss = extra.get("best_val_loss", math.inf)
+        self.stopped_early = extra.get("stopped_early", False)
+        if extra.get("monitored", self.monitored) != self.monitored:
+            warnings.warn(f"the checkpoint's early stopping watched {extra['monitored']}, this trainer "
+                          f"watches {self.monitored}: its best loss is not carried over", stacklevel=2)
+            extra = {}  # the best so far was of another loss: start the search anew
+        # Older checkpoints stored the monitored loss as "best_val_loss", whichever loss it was (the
+        # rule that picks it has not changed), and did not name it.
+        self.best_loss = extra.get("best_loss", extra.get("best_val_loss", math.inf))
         self.best_step = extra.get("best_step", -1)
         self.evals_without_improvement = extra.get("evals_without_improvement", 0)
-        self.stopped_early = extra.get("stopped_early", False)

@@ -1,7 +1,8 @@
 """Sizes of notebooks/05_metrics.ipynb: `ci` and `full` side by side, then the dry-run caps.
 
-ppl_*: SmolLM2-135M on WikiText-2 test (ppl_tokens None = the whole split), one window, a stride sweep
-(stride == window first: disjoint windows); error_rate_*: the simulated MT systems A and B;
+ppl_*: SmolLM2-135M-Instruct, Q4_1-quantised (llmbook.pretrained.load_smollm2), on WikiText-2 test
+(ppl_tokens None = the whole split), one window, a stride sweep (stride == window first: disjoint
+windows); error_rate_*: the simulated MT systems A and B;
 rouge_documents: SQuAD paragraphs for ROUGE (the slice has 87).
 """
 from __future__ import annotations
