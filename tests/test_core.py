@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -263,3 +264,47 @@ def test_exercise_ids_are_unique():
     exercises._load_all()
     with pytest.raises(ValueError, match="registered twice"):
         exercises.exercise("00.1", hint="dup")(lambda answer: True)
+
+
+def _declared_distributions() -> set[str]:
+    """Distribution names that pyproject.toml declares (dependencies and every extra), normalised."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + [r for extra in project["optional-dependencies"].values()
+                                              for r in extra]
+    return {re.split(r"[<>=!~ \[;]", r, maxsplit=1)[0].lower().replace("_", "-") for r in requirements}
+
+
+def _imported_modules(package: Path) -> dict[str, str]:
+    """Top-level module imported → the first file that imports it, over every module of ``package``."""
+    import ast
+
+    found: dict[str, str] = {}
+    for file in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name.split(".")[0], str(file.relative_to(package.parent)))
+    return found
+
+
+def test_every_import_of_the_package_is_declared_in_pyproject():
+    import importlib.metadata
+    import sys
+
+    owners = importlib.metadata.packages_distributions()
+    declared = _declared_distributions()
+    undeclared = []
+    for module, where in sorted(_imported_modules(Path(llmbook.__file__).parent).items()):
+        if module == "llmbook" or module in sys.stdlib_module_names:
+            continue
+        distributions = {d.lower().replace("_", "-") for d in owners.get(module, [module])}
+        if not distributions & declared:
+            undeclared.append(f"{module} (imported by {where}; distribution {sorted(distributions)})")
+    assert not undeclared, "declare these in pyproject.toml: " + "; ".join(undeclared)
