@@ -308,3 +308,26 @@ def test_every_import_of_the_package_is_declared_in_pyproject():
         if not distributions & declared:
             undeclared.append(f"{module} (imported by {where}; distribution {sorted(distributions)})")
     assert not undeclared, "declare these in pyproject.toml: " + "; ".join(undeclared)
+
+
+def test_an_integer_answer_must_be_a_whole_number(capsys):
+    """int() truncates: 65.9 used to pass as 65. Whole floats and NumPy/torch integers still pass."""
+    import math
+
+    from llmbook import data
+    from llmbook.book.exercises import integer
+
+    n_chars = len(set(data.load("tinyshakespeare", "all")))
+    assert exercises.check("00.1", n_chars + 0.9) is False
+    assert "whole number" in capsys.readouterr().out
+    for right in (n_chars, float(n_chars), np.int64(n_chars), torch.tensor(n_chars)):
+        assert exercises.check("00.1", right) is True, right
+    assert exercises.check("03.2", 4 * (512 * 512 + 512) + 0.7) is False
+    assert exercises.check("03.2", 4 * (512 * 512 + 512)) is True
+    n = math.ceil(1.96**2 * 0.65 * 0.35 / 0.02**2)
+    assert exercises.check("06.2", n + 0.99) is False and exercises.check("06.2", n) is True
+    assert exercises.check("06.3", (0.9, 1.9)) is False
+    assert integer(1e6) == 1_000_000
+    for wrong in (True, "3", 2.5, float("nan"), np.float32(0.5), None):
+        with pytest.raises(ValueError, match="whole number"):
+            integer(wrong)

@@ -21,7 +21,7 @@ import pkgutil
 from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["check", "exercise", "Exercise", "REGISTRY"]
+__all__ = ["check", "exercise", "integer", "Exercise", "REGISTRY"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,21 @@ def exercise(exercise_id: str, hint: str) -> Callable[[Callable[[Any], bool]], C
         return checker
 
     return register
+
+
+def integer(answer: Any) -> int:
+    """``answer`` as an ``int`` if it is a whole number (an int, a NumPy or torch integer, or a float
+    such as ``4.0`` or ``1e6`` with no fractional part); otherwise a ``ValueError``.
+
+    Checkers use it instead of ``int()``, which truncates: ``int(65.9) == 65`` would accept a wrong
+    answer. A bool is refused too (``True`` is not the number 1 as an answer)."""
+    if hasattr(answer, "item") and callable(answer.item) and getattr(answer, "ndim", 0) == 0:
+        answer = answer.item()  # a NumPy or torch scalar
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+        raise ValueError(f"the answer must be a whole number, got {type(answer).__name__} {answer!r}")
+    if isinstance(answer, float) and not answer.is_integer():
+        raise ValueError(f"the answer must be a whole number, got {answer!r}")
+    return int(answer)
 
 
 def _load_all() -> None:

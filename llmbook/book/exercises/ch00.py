@@ -4,12 +4,12 @@ from __future__ import annotations
 from collections import Counter
 
 from ... import data
-from . import exercise
+from . import exercise, integer
 
 
 @exercise("00.1", hint="len(set(text)) counts the distinct characters of the whole corpus: load it with llmbook.data.load('tinyshakespeare', 'all').")
 def _vocabulary_size(answer) -> bool:
-    return int(answer) == len(set(data.load("tinyshakespeare", "all")))
+    return integer(answer) == len(set(data.load("tinyshakespeare", "all")))
 
 
 @exercise("00.2", hint="Split the training text on whitespace with str.split() and take Counter(...).most_common(1)[0][0].")

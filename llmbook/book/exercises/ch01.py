@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from ... import data
 from ...ngram import NGramLM, word_tokens
-from . import exercise
+from . import exercise, integer
 
 
 @lru_cache(maxsize=1)
@@ -25,7 +25,7 @@ def _add_one_trigram(answer) -> bool:
                        "and count them: that is N1+(• York).")
 def _continuation_count(answer) -> bool:
     lm = NGramLM(2).fit(word_tokens(data.load("wikitext2", "val")))
-    return int(answer) == lm.continuation_count(["York"]) and float(answer) == int(answer)
+    return integer(answer) == lm.continuation_count(["York"])
 
 
 @exercise("01.3", hint="Bits per character = log2(perplexity) = mean NLL / ln 2; fit NGramLM(5) on the training text and "
@@ -41,4 +41,4 @@ def _bits_per_char(answer) -> bool:
 def _mlp_params(answer) -> bool:
     from ...models import MLPLM, MLPLMConfig
 
-    return int(answer) == MLPLM(MLPLMConfig(vocab_size=67, context_size=8, n_embd=32, n_hidden=256)).num_params()
+    return integer(answer) == MLPLM(MLPLMConfig(vocab_size=67, context_size=8, n_embd=32, n_hidden=256)).num_params()

@@ -5,7 +5,7 @@ from functools import lru_cache
 
 from ... import data, pretrained
 from ...tokenizers import BPETokenizer, GPT2Tokenizer, WordPieceTokenizer, basic_tokenize
-from . import exercise
+from . import exercise, integer
 
 
 @lru_cache(maxsize=1)
@@ -29,7 +29,7 @@ def _first_merge(answer) -> bool:
     "for the tinyshakespeare validation split.",
 )
 def _gpt2_tokens_of_val(answer) -> bool:
-    return int(answer) == len(_gpt2().encode(data.load("tinyshakespeare", "val")))
+    return integer(answer) == len(_gpt2().encode(data.load("tinyshakespeare", "val")))
 
 
 @exercise(

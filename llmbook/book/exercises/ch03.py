@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ... import nn as lnn
-from . import exercise
+from . import exercise, integer
 
 
 @exercise(
@@ -24,7 +24,7 @@ def _cached_causal_mask(answer) -> bool:
 )
 def _mha_parameters(answer) -> bool:
     module = lnn.MultiHeadAttention(512, 8)
-    return int(answer) == sum(p.numel() for p in module.parameters())
+    return integer(answer) == sum(p.numel() for p in module.parameters())
 
 
 @exercise(
@@ -35,8 +35,8 @@ def _mha_parameters(answer) -> bool:
 def _swiglu_width(answer) -> bool:
     d_model = 768
     relu = sum(p.numel() for p in lnn.FeedForward(d_model, 4 * d_model, activation="relu", bias=False).parameters())
-    swiglu = sum(p.numel() for p in lnn.FeedForward(d_model, int(answer), activation="swiglu", bias=False).parameters())
-    return int(answer) == answer and swiglu == relu
+    swiglu = sum(p.numel() for p in lnn.FeedForward(d_model, integer(answer), activation="swiglu", bias=False).parameters())
+    return swiglu == relu
 
 
 @exercise(
@@ -55,4 +55,4 @@ def _kv_cache_bytes(answer) -> bool:
         for i in range(n_layers):
             layer(x, causal=True, kv_cache=cache.layer(i))
     probe_bytes = sum(s.keys.nbytes + s.values.nbytes for s in cache.layers)
-    return int(answer) == probe_bytes * seq // probe
+    return integer(answer) == probe_bytes * seq // probe

@@ -8,7 +8,7 @@ import torch
 from ...models import GPT, GPTConfig
 from ...flops import training_flops
 from ...train import estimate_memory, lr_at
-from . import exercise
+from . import exercise, integer
 
 
 def _gpt2_small_params() -> int:
@@ -21,7 +21,7 @@ def _gpt2_small_params() -> int:
                        "(inside `with torch.device('meta'):` it costs nothing) and sum p.numel() over model.parameters(): "
                        "the tied lm_head is counted once.")
 def _gpt2_small(answer) -> bool:
-    return int(answer) == _gpt2_small_params()
+    return integer(answer) == _gpt2_small_params()
 
 
 @exercise("04.2", hint="Warmup ends at step 100; after that the cosine runs from step 100 to step 5000: "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from ... import data
-from . import exercise
+from . import exercise, integer
 
 
 @exercise("06.1", hint="fewshot_contexts(piqa_items(rows[:1]), piqa_items(rows[100:200]), num_fewshot=3, seed=7)[0] with rows = llmbook.data.load('piqa', 'val').")
@@ -17,7 +17,7 @@ def _piqa_three_shot_prompt(answer) -> bool:
 
 @exercise("06.2", hint="Solve 1.96 * sqrt(p (1 - p) / n) <= 0.02 for n and round up: n = ceil(1.96**2 p (1 - p) / 0.02**2).")
 def _items_for_two_points(answer) -> bool:
-    return int(answer) == math.ceil(1.96**2 * 0.65 * 0.35 / 0.02**2)
+    return integer(answer) == math.ceil(1.96**2 * 0.65 * 0.35 / 0.02**2)
 
 
 @exercise("06.3", hint="acc takes argmax of the log-likelihoods; acc_norm divides each by len(choice) in characters first (llmbook.evaluate.predict).")
@@ -25,7 +25,7 @@ def _acc_and_acc_norm(answer) -> bool:
     from ...evaluate import predict
 
     choices, lls = ["Use a spoon.", "Use a spoon to stir it slowly."], [-9.0, -13.0]
-    return tuple(int(a) for a in answer) == (predict(lls, choices), predict(lls, choices, "chars"))
+    return tuple(integer(a) for a in answer) == (predict(lls, choices), predict(lls, choices, "chars"))
 
 
 @exercise("06.4", hint="2 * llmbook.flops.matmul_parameters(model): every nn.Linear weight, the output projection included.")
