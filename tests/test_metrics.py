@@ -775,3 +775,39 @@ def test_chapter_5_exercise_checkers():
 
     ci = stats.bootstrap((correct,), np.mean, n_resamples=1000, method="percentile", rng=np.random.default_rng(0)).confidence_interval
     assert check("05.4", (ci.low, ci.high)) and not check("05.4", (ci.low, ci.high + 0.01))
+
+
+def test_bad_labels_and_scores_are_errors_where_scikit_learn_raises_too():
+    """Each call used to return a wrong number (0.0, 0.5, 0.7, ...) where scikit-learn raises."""
+    from sklearn import metrics as skm
+
+    nan = float("nan")
+    cases = [
+        (M.accuracy, skm.accuracy_score, (["1", "0"], [1, 0]), "mixed label types"),
+        (M.accuracy, skm.accuracy_score, ([1, 0], [1, None]), r"y_pred\[1\] is None, a missing label"),
+        (lambda t, p: M.precision_recall_f1(t, p, average="macro"),
+         lambda t, p: skm.precision_recall_fscore_support(t, p, average="macro"),
+         ([1.0, nan], [1.0, nan]), r"y_true\[1\] is nan, a missing label"),
+        # scikit-learn's roc_curve raises; its roc_auc_score quietly takes the larger label as positive
+        (M.roc_auc, skm.roc_curve, ([1, 2, 2, 1], [0.1, 0.8, 0.6, 0.3]), "say which one is the positive"),
+        (M.roc_curve, skm.roc_curve, ([1, 2, 2, 1], [0.1, 0.8, 0.6, 0.3]), "say which one is the positive"),
+    ]
+    for ours, theirs, args, message in cases:
+        with pytest.raises(ValueError):
+            theirs(*args)
+        with pytest.raises(ValueError, match=message):
+            ours(*args)
+    # with the positive class named, the same labels give scikit-learn's number
+    assert M.roc_auc([1, 2, 2, 1], [0.1, 0.8, 0.6, 0.3], pos_label=2) == skm.roc_auc_score(
+        [1, 2, 2, 1], [0.1, 0.8, 0.6, 0.3]) == 1.0
+    assert M.accuracy(["a", "b"], ["a", "a"]) == 0.5 and M.accuracy([True, False], [1, 0]) == 1.0
+    with pytest.raises(ValueError, match=r"class indices 0 \.\. 1"):
+        M.expected_calibration_error([[0.2, 0.8], [0.6, 0.4]], [5, 7])
+    with pytest.raises(ValueError, match="class indices"):
+        M.expected_calibration_error([[0.2, 0.8], [0.6, 0.4]], [0.5, 1.0])
+    assert M.expected_calibration_error([[0.2, 0.8], [0.6, 0.4]], [1.0, 0.0]) == pytest.approx(0.3)
+    with pytest.raises(ValueError, match=r"no NaN"):
+        M.reliability_bins([0.5, nan], [1, 0], 2)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        M.bootstrap_ci([1.0, nan])
+    assert M.perplexity([1000.0]) == math.inf and M.perplexity([700.0]) == pytest.approx(math.exp(700))

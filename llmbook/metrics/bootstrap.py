@@ -94,6 +94,10 @@ def _as_values(values: Any, name: str) -> np.ndarray:
         ) from None
     if array.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional (one number per item), got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        where = np.flatnonzero(~np.isfinite(array))[:5].tolist()
+        raise ValueError(f"{name} contain NaN or infinity (first at positions {where}): every resample "
+                         f"would be NaN; drop or fix those items first")
     return array
 
 

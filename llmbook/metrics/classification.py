@@ -13,6 +13,8 @@ is the unweighted mean of the per-class scores; *weighted* weights each class by
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -35,6 +37,17 @@ __all__ = [
 AVERAGES = ("binary", "micro", "macro", "weighted", None)
 
 
+def _label_kinds(labels: np.ndarray, name: str) -> set[str]:
+    """The kinds of label in ``labels`` ("string", "number"); a missing label (None, NaN) is an error."""
+    kinds = set()
+    for i, label in enumerate(labels.tolist()):
+        if label is None or (isinstance(label, float) and math.isnan(label)):
+            raise ValueError(f"{name}[{i}] is {label!r}, a missing label: drop those examples or give them "
+                             f"a class before scoring")
+        kinds.add("string" if isinstance(label, (str, bytes)) else "number")
+    return kinds
+
+
 def _labels_pair(y_true: Any, y_pred: Any, name_pred: str = "y_pred") -> tuple[np.ndarray, np.ndarray]:
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.ndim != 1 or y_pred.ndim != 1:
@@ -46,6 +59,13 @@ def _labels_pair(y_true: Any, y_pred: Any, name_pred: str = "y_pred") -> tuple[n
         raise ValueError(f"y_true has {len(y_true)} labels but {name_pred} has {len(y_pred)}: they must be aligned one to one")
     if len(y_true) == 0:
         raise ValueError("no examples: y_true and y_pred are empty")
+    kinds_true, kinds_pred = _label_kinds(y_true, "y_true"), _label_kinds(y_pred, name_pred)
+    if len(kinds_true | kinds_pred) > 1:
+        raise ValueError(
+            f"mixed label types: y_true holds {' and '.join(sorted(kinds_true))}s, {name_pred} "
+            f"{' and '.join(sorted(kinds_pred))}s, so '1' never equals 1: convert one side (int(label) or "
+            f"str(label)) so both use the same labels"
+        )
     return y_true, y_pred
 
 
@@ -164,8 +184,14 @@ def _binary_scores(y_true: Any, scores: Any, pos_label: Any) -> tuple[np.ndarray
         raise ValueError("no examples: y_true and scores are empty")
     if not np.all(np.isfinite(scores)):
         raise ValueError("scores contain NaN or infinity: pass finite scores (probabilities or logits)")
-    if len(np.unique(y_true)) > 2:
-        raise ValueError(f"ROC and PR curves need binary labels, got {np.unique(y_true).tolist()}: use one class vs rest")
+    present = np.unique(y_true).tolist()
+    if len(present) > 2:
+        raise ValueError(f"ROC and PR curves need binary labels, got {present}: use one class vs rest")
+    if pos_label is None:  # scikit-learn's rule: only labels {0, 1} or {-1, 1} say which class is positive
+        if not (set(present) <= {0, 1} or set(present) <= {-1, 1}):
+            raise ValueError(f"y_true's labels are {present}: say which one is the positive class with "
+                             f"pos_label=... (it defaults to 1 only for labels 0/1 or -1/1)")
+        pos_label = 1
     return (y_true == pos_label).astype(np.int64), scores
 
 
@@ -180,11 +206,13 @@ def _curve_counts(positive: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray,
     return fps, tps, scores[last]
 
 
-def roc_curve(y_true: Sequence[Any], scores: Sequence[float], pos_label: Any = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def roc_curve(y_true: Sequence[Any], scores: Sequence[float], pos_label: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ROC curve: ``(fpr, tpr, thresholds)``, one point per distinct score plus the origin (threshold +inf).
 
     Predicting positive when ``score >= threshold`` gives :math:`TPR = TP/P` and :math:`FPR = FP/N`.
-    Equal to scikit-learn's ``roc_curve(..., drop_intermediate=False)``.
+    Equal to scikit-learn's ``roc_curve(..., drop_intermediate=False)``. ``pos_label`` names the positive
+    class; left out, it is 1 for labels 0/1 or -1/1 and an error for any other pair (as in scikit-learn),
+    since guessing would turn an AUC of 1 into 0 (the curves and AP of this module follow the same rule).
     """
     positive, scores = _binary_scores(y_true, scores, pos_label)
     n_pos, n_neg = positive.sum(), len(positive) - positive.sum()
@@ -196,7 +224,7 @@ def roc_curve(y_true: Sequence[Any], scores: Sequence[float], pos_label: Any = 1
     return np.r_[0.0, fps / n_neg], np.r_[0.0, tps / n_pos], np.r_[np.inf, thresholds]
 
 
-def roc_auc(y_true: Sequence[Any], scores: Sequence[float], pos_label: Any = 1) -> float:
+def roc_auc(y_true: Sequence[Any], scores: Sequence[float], pos_label: Any = None) -> float:
     r"""Area under the ROC curve (trapezoidal rule), equal to the probability that a random positive
     scores higher than a random negative, ties counting one half (the Mann-Whitney U statistic):
     :math:`\mathrm{AUC} = \frac{1}{PN}\sum_{i \in +}\sum_{j \in -}\big([s_i > s_j] + \tfrac12 [s_i = s_j]\big)`."""
@@ -204,7 +232,7 @@ def roc_auc(y_true: Sequence[Any], scores: Sequence[float], pos_label: Any = 1) 
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 
-def pr_curve(y_true: Sequence[Any], scores: Sequence[float], pos_label: Any = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pr_curve(y_true: Sequence[Any], scores: Sequence[float], pos_label: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precision-recall curve ``(precision, recall, thresholds)`` as scikit-learn's
     ``precision_recall_curve``: one point per distinct score, thresholds increasing (recall decreasing),
     and a final point ``(precision=1, recall=0)`` without a threshold. Predicting positive when
@@ -219,7 +247,7 @@ def pr_curve(y_true: Sequence[Any], scores: Sequence[float], pos_label: Any = 1)
     return np.r_[precision[::-1], 1.0], np.r_[recall[::-1], 0.0], thresholds[::-1]
 
 
-def average_precision(y_true: Sequence[Any], scores: Sequence[float], pos_label: Any = 1) -> float:
+def average_precision(y_true: Sequence[Any], scores: Sequence[float], pos_label: Any = None) -> float:
     r"""Area under the PR curve as a step function (scikit-learn's definition):
     :math:`\mathrm{AP} = \sum_k (R_k - R_{k-1})\, P_k` over thresholds in decreasing order."""
     precision, recall, _ = pr_curve(y_true, scores, pos_label)
@@ -250,6 +278,11 @@ def _confidences(probabilities: Any, labels: Any) -> tuple[np.ndarray, np.ndarra
         )
     if len(labels) == 0:
         raise ValueError("no examples: probabilities and labels are empty")
+    n_classes = probabilities.shape[1]
+    whole = labels.dtype.kind in "iu" or (labels.dtype.kind == "f" and bool(np.all(np.mod(labels, 1) == 0)))
+    if labels.dtype.kind == "b" or not whole or np.any(labels < 0) or np.any(labels >= n_classes):
+        raise ValueError(f"labels must be class indices 0 .. {n_classes - 1} (one per column of "
+                         f"probabilities), got {np.unique(labels).tolist()[:10]}")
     if np.any(probabilities < 0) or np.any(probabilities > 1) or not np.allclose(probabilities.sum(axis=1), 1, atol=1e-6):
         raise ValueError("probabilities must lie in [0, 1] and each row must sum to 1: apply softmax to logits first")
     return probabilities.max(axis=1), probabilities.argmax(axis=1) == labels
@@ -265,8 +298,10 @@ def reliability_bins(confidences: Sequence[float], correct: Sequence[bool], n_bi
         raise ValueError(f"confidences and correct must be 1-D and aligned, got shapes {confidences.shape} and {correct.shape}")
     if len(confidences) == 0:
         raise ValueError("no examples: confidences are empty")
-    if np.any(confidences < 0) or np.any(confidences > 1):
-        raise ValueError("confidences must lie in [0, 1]")
+    if not np.all(np.isfinite(confidences)) or np.any(confidences < 0) or np.any(confidences > 1):
+        raise ValueError("confidences must lie in [0, 1] (no NaN): check the probabilities they came from")
+    if not np.all((correct == 0) | (correct == 1)):
+        raise ValueError("correct must hold 0/1 (or False/True) per example, with no NaN")
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     which = np.clip(np.searchsorted(edges, confidences, side="left") - 1, 0, n_bins - 1)
     counts = np.bincount(which, minlength=n_bins)

@@ -18,6 +18,7 @@ differs. Dividing the *same* total NLL by a tokenizer-free count fixes that:
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -52,7 +53,8 @@ def perplexity(nlls: Any, n_units: int | None = None) -> float:
     number of words or bytes of the text for the per-word or per-byte forms (module docstring)."""
     total, n_tokens = _nll_sum(nlls)
     n = n_tokens if n_units is None else _positive_count(n_units, "n_units")
-    return math.exp(total / n)
+    # exp overflows a float past a mean NLL of about 709 nats: such a perplexity is infinite in floats
+    return math.exp(total / n) if total / n < math.log(sys.float_info.max) else math.inf
 
 
 def count_words(text: str) -> int:
