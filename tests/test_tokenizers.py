@@ -356,3 +356,19 @@ def test_chapter_2_exercises_accept_the_reference_answers_only(hf_gpt2, hf_bert)
     train_words = set(train.split())
     oov = sum(w not in train_words for w in val.split()) / len(val.split())
     assert check("02.4", oov) and not check("02.4", "not a number")
+
+
+def test_decode_refuses_bools_and_floats_and_encode_refuses_a_list(gpt2, wordpiece):
+    """decode([True]) used to read True as id 1; CharTokenizer.encode(["a", "b"]) returned ids."""
+    import numpy as np
+    import torch
+
+    char = CharTokenizer("hello world")
+    bpe = BPETokenizer.train("low lower lowest " * 20, vocab_size=260)
+    for tokenizer in (char, bpe, gpt2, wordpiece):
+        for bad in ([True], [np.bool_(True)], [torch.tensor(True)], [1.0], ["1"]):
+            with pytest.raises(ValueError, match="token ids must be integers"):
+                tokenizer.decode(bad)
+        assert tokenizer.decode([np.int64(1), torch.tensor(1)]) == tokenizer.decode([1, 1])
+    with pytest.raises(TypeError, match="encode takes a str"):
+        char.encode(["h", "e"])

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import heapq
 import json
-import operator
 import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import regex
+
+from ._ids import token_ids
 
 __all__ = ["GPT2_SPLIT_PATTERN", "ByteLevelBPE", "BPETokenizer", "pretokenize", "merge_pair", "pair_counts"]
 
@@ -185,12 +186,7 @@ class ByteLevelBPE:
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """The bytes that ``ids`` stand for. Raises ``ValueError`` naming the first unknown id."""
-        vocab, ids = self.vocab, list(ids)
-        try:
-            ids = [operator.index(i) for i in ids]  # ints, NumPy ints and 0-d integer tensors; not floats
-        except TypeError:
-            bad = next(i for i in ids if not hasattr(i, "__index__"))
-            raise ValueError(f"token ids must be integers, got {type(bad).__name__} {bad!r}") from None
+        vocab, ids = self.vocab, token_ids(ids)  # ints, NumPy ints, 0-d integer tensors; no bools, floats
         try:
             return b"".join([vocab[i] for i in ids])
         except KeyError as exc:

@@ -6,8 +6,9 @@ encoded at all.
 """
 from __future__ import annotations
 
-import operator
 from typing import Iterable
+
+from ._ids import token_ids
 
 __all__ = ["CharTokenizer"]
 
@@ -39,6 +40,9 @@ class CharTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """One id per character: ``str -> list[int]`` of length ``(len(text),)``."""
+        if not isinstance(text, str):
+            raise TypeError(f"encode takes a str, got {type(text).__name__}: join a list of characters "
+                            f"with ''.join(...) first")
         try:
             return [self.stoi[c] for c in text]
         except KeyError as exc:
@@ -50,9 +54,6 @@ class CharTokenizer:
     def decode(self, ids: Iterable[int]) -> str:
         """The text of ``ids``: ``list[int] -> str``."""
         try:
-            return "".join(self.itos[operator.index(i)] for i in ids)
-        except (KeyError, TypeError) as exc:
-            raise ValueError(
-                f"unknown token id {exc.args[0] if isinstance(exc, KeyError) else exc}: ids run from 0 to "
-                f"{self.vocab_size - 1}"
-            ) from None
+            return "".join(self.itos[i] for i in token_ids(ids))
+        except KeyError as exc:
+            raise ValueError(f"unknown token id {exc.args[0]}: ids run from 0 to {self.vocab_size - 1}") from None

@@ -17,12 +17,13 @@ reclassified by recent Unicode versions); on real text, e.g. every SST-2 sentenc
 """
 from __future__ import annotations
 
-import operator
 import unicodedata
 from pathlib import Path
 from typing import Iterable
 
 import regex
+
+from ._ids import token_ids
 
 __all__ = ["WordPieceTokenizer", "basic_tokenize", "BERT_SPECIAL_TOKENS"]
 
@@ -184,11 +185,8 @@ class WordPieceTokenizer:
         Lowercasing and accent stripping cannot be undone, so this is not an exact inverse of ``encode``.
         """
         words: list[str] = []
-        for i in ids:
-            try:
-                token = self.itos[operator.index(i)] if operator.index(i) >= 0 else None
-            except (IndexError, TypeError):
-                token = None
+        for i in token_ids(ids):
+            token = self.itos[i] if 0 <= i < len(self.itos) else None
             if token is None:
                 raise ValueError(f"unknown token id {i!r}: this vocabulary's ids are 0..{self.vocab_size - 1}")
             if token.startswith(self.prefix) and words:
