@@ -533,3 +533,50 @@ def test_chapter_4_exercises_accept_the_right_answers_only():
     for exercise_id, answer in right.items():  # GPT-2 small has 124,439,808 parameters (HF's count)
         assert check(exercise_id, answer)
         assert not check(exercise_id, answer * 1.1)
+
+
+def test_a_save_never_deletes_what_it_did_not_write(tmp_path):
+    model = _tiny_model(0)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("x")
+    with pytest.raises(CheckpointError, match=r"not part of a checkpoint \(notes.txt\)"):
+        save_checkpoint(run, model)
+    assert (run / "notes.txt").read_text() == "x" and sorted(p.name for p in run.iterdir()) == ["notes.txt"]
+    plain = tmp_path / "file"
+    plain.write_text("keep me")
+    with pytest.raises(CheckpointError, match="exists and is not a checkpoint directory"):
+        save_checkpoint(plain, model)
+    assert plain.read_text() == "keep me"
+    (tmp_path / "empty").mkdir()
+    save_checkpoint(tmp_path / "empty", model)  # an empty folder holds nothing to lose
+    save_checkpoint(tmp_path / "empty", model, step=2)  # nor does a checkpoint it wrote itself
+    assert load_checkpoint(tmp_path / "empty", _tiny_model(1))["step"] == 2
+
+
+def test_a_kill_between_the_two_renames_of_a_save_leaves_a_loadable_checkpoint(tmp_path):
+    """The states a kill can leave: previous checkpoint moved aside, new one complete or not yet."""
+    import shutil
+
+    model, target = _tiny_model(0), tmp_path / "ckpt"
+    save_checkpoint(tmp_path / "new", model, step=2)
+    save_checkpoint(target, model, step=1)
+    aside = tmp_path / ".ckpt.old-killed"
+    aside.mkdir()
+    target.rename(aside / "ckpt")  # killed after the first rename...
+    unfinished = tmp_path / ".ckpt.tmp-unfinished"
+    unfinished.mkdir()
+    (unfinished / "model.safetensors").write_bytes(b"half")  # ...of a save whose new copy is incomplete
+    assert load_checkpoint(target, _tiny_model(1))["step"] == 1  # the previous checkpoint
+    (tmp_path / "new").rename(tmp_path / ".ckpt.tmp-complete")  # a save whose new copy was complete
+    assert load_checkpoint(target, _tiny_model(1))["step"] == 2  # the newer, complete one
+    save_checkpoint(target, model, step=3)  # the next save cleans the package's own stale temporaries
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+    assert load_checkpoint(target, _tiny_model(1))["step"] == 3
+    # a folder that merely looks like a temporary but holds other files is never deleted
+    foreign = tmp_path / ".ckpt.tmp-mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("x")
+    save_checkpoint(target, model, step=4)
+    assert (foreign / "notes.txt").is_file()
+    shutil.rmtree(foreign)

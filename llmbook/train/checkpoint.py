@@ -8,10 +8,15 @@ A checkpoint is a directory::
                           CUDA, the batch generator), the step and any extra data (torch.save)
       manifest.json       format version and the sha256 of both files, written last
 
-Writing goes to a temporary sibling directory that is renamed over the target only when every file
-is complete, so a crash mid-write leaves the previous checkpoint intact. Loading verifies the
-manifest and the checksums and reads everything before touching the model: a missing or corrupt
-checkpoint raises :class:`CheckpointError` and leaves the model, optimizer and RNGs unchanged.
+Writing goes to a temporary sibling directory (``.ckpt.tmp-*``) that replaces the target only when
+every file is complete: the previous checkpoint is moved aside (``.ckpt.old-*/ckpt``), the new one
+renamed into place, the old one deleted. A kill at any moment leaves a loadable checkpoint: if it
+falls between the two renames, :func:`load_checkpoint` finds the complete new one (or else the previous
+one) beside the target, and the next save removes the package's stale temporaries. A save never
+deletes what the package did not write: a target that is a file, or a folder holding anything but
+checkpoint files, is refused. Loading verifies the manifest and the checksums and reads everything
+before touching the model: a missing or corrupt checkpoint raises :class:`CheckpointError` and leaves
+the model, optimizer and RNGs unchanged.
 """
 from __future__ import annotations
 
@@ -83,6 +88,31 @@ def _unique_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return unique
 
 
+def _temporaries(target: Path) -> list[Path]:
+    """The package's own temporary siblings of ``target``: unfinished or finished new checkpoints
+    (``.name.tmp-*``) and previous ones moved aside (``.name.old-*``), each checked to hold nothing else."""
+    found = []
+    for kind, allowed in (("tmp", {WEIGHTS, STATE, MANIFEST}), ("old", {target.name})):
+        for folder in target.parent.glob(f".{target.name}.{kind}-*"):
+            if folder.is_dir() and not folder.is_symlink() and {p.name for p in folder.iterdir()} <= allowed:
+                found.append(folder)
+    return found
+
+
+def _check_target(target: Path) -> None:
+    """Refuse to replace what save_checkpoint did not write: a file, or a folder with other files."""
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise CheckpointError(f"{str(target)!r} exists and is not a checkpoint directory: choose another path "
+                              f"(a checkpoint never replaces a file it did not write)")
+    if target.is_dir():
+        others = sorted(p.name for p in target.iterdir() if p.name not in (WEIGHTS, STATE, MANIFEST))
+        if others:
+            raise CheckpointError(
+                f"{str(target)!r} holds files that are not part of a checkpoint ({', '.join(others[:5])}): "
+                f"saving would delete them; save into a new folder, e.g. {str(target / 'checkpoint')!r}"
+            )
+
+
 def _fsync(file: Path) -> None:
     with open(file, "rb") as f:
         os.fsync(f.fileno())
@@ -105,6 +135,7 @@ def save_checkpoint(
     plain data (history, config) and comes back from :func:`load_checkpoint`.
     """
     target = Path(path)
+    _check_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     model = getattr(model, "module", model)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
@@ -126,18 +157,38 @@ def save_checkpoint(
         manifest = {"format": FORMAT, "step": int(step), "sha256": {n: sha256_file(tmp / n) for n in (WEIGHTS, STATE)}}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         _fsync(tmp / MANIFEST)
-        # Swap: move the old checkpoint aside, rename the new one into place, then delete the old one.
-        old = None
+        # Swap: move the previous checkpoint aside, then rename the new one into place. A kill between
+        # the two renames leaves both beside the target, where load_checkpoint finds them.
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, old / target.name)
+            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, aside / target.name)
         os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    # The new checkpoint is in place: the previous one and what earlier killed saves left are stale.
+    for stale in _temporaries(target):
+        shutil.rmtree(stale, ignore_errors=True)
     return target
+
+
+def _recovered(target: Path) -> Path:
+    """``target``, or, where a save was killed between its two renames, the checkpoint it left beside
+    the target: the complete new one (its manifest is written last) if any, else the previous one."""
+    if target.exists():
+        return target
+    complete = [p for p in _temporaries(target) if (p / MANIFEST).is_file()]
+    complete += [p / target.name for p in _temporaries(target) if (p / target.name / MANIFEST).is_file()]
+    if not complete:
+        return target
+
+    def step(folder: Path) -> int:
+        try:
+            return int(json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["step"])
+        except (ValueError, KeyError, TypeError):
+            return -1
+
+    return max(complete, key=lambda folder: (step(folder), folder.stat().st_mtime))
 
 
 def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -206,7 +257,7 @@ def load_checkpoint(
     Returns ``{"step": int, "extra": dict}``. Everything is read and checked before anything is
     changed; on any problem a :class:`CheckpointError` says what and nothing is modified.
     """
-    path = Path(path)
+    path = _recovered(Path(path))
     weights, state = _read(path)
     raw = getattr(model, "module", model)
     _check_weights(raw, weights, str(path))
