@@ -580,3 +580,28 @@ def test_a_kill_between_the_two_renames_of_a_save_leaves_a_loadable_checkpoint(t
     save_checkpoint(target, model, step=4)
     assert (foreign / "notes.txt").is_file()
     shutil.rmtree(foreign)
+
+
+def test_a_run_killed_between_log_intervals_resumes_with_its_whole_history(shakespeare, tmp_path):
+    """Checkpoints used to be written before the pending losses were logged: with log_interval=10 and
+    checkpoint_interval=3, a resumed run lost the steps since the last log."""
+    options = dict(log_interval=10, checkpoint_interval=3, checkpoint_dir=str(tmp_path / "run"))
+    uninterrupted = _trainer(shakespeare, **options)
+    uninterrupted.train()
+    killed = _trainer(shakespeare, **options)
+    train_step = killed.train_step
+
+    def dies_at_step_8():
+        if killed.step == 7:
+            raise KeyboardInterrupt  # like a kill: nothing after this point is saved
+        return train_step()
+
+    killed.train_step = dies_at_step_8
+    with pytest.raises(KeyboardInterrupt):
+        killed.train()
+    resumed = _trainer(shakespeare, **options)
+    resumed.load_checkpoint(str(tmp_path / "run"))
+    assert resumed.step == 6
+    resumed.train()
+    for name in ("step", "lr", "train_loss", "eval_step", "val_loss"):
+        assert getattr(resumed.history, name) == getattr(uninterrupted.history, name), name

@@ -360,6 +360,8 @@ class Trainer:
                     if show:
                         bar.write(f"--- sample at step {self.step} ---\n{text}")
                 if cfg.checkpoint_dir and cfg.checkpoint_interval and self.step % cfg.checkpoint_interval == 0:
+                    if pending:  # the checkpoint's history must hold every step it has trained
+                        self._flush(pending)
                     self.save_checkpoint(cfg.checkpoint_dir)
                 if evaluate_now or steps_in_window == 0:
                     t0 = time.perf_counter()  # evaluation, sampling and saving are not training time
