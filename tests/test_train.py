@@ -4,8 +4,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -605,3 +607,32 @@ def test_a_run_killed_between_log_intervals_resumes_with_its_whole_history(shake
     resumed.train()
     for name in ("step", "lr", "train_loss", "eval_step", "val_loss"):
         assert getattr(resumed.history, name) == getattr(uninterrupted.history, name), name
+
+
+def test_resuming_with_a_changed_config_is_refused_or_said(shakespeare, tmp_path):
+    """A changed lr, seed or batch size used to be accepted on resume and silently ignored (or used)."""
+    first = _trainer(shakespeare)
+    first.train(until_step=4)
+    first.save_checkpoint(str(tmp_path / "ckpt"))
+    for change, fixed in ((dict(lr=1e-3), True), (dict(seed=1), True), (dict(betas=(0.9, 0.99)), True),
+                          (dict(batch_size=4), False), (dict(max_steps=20), False)):
+        other = _trainer(shakespeare, **change)
+        before = [p.clone() for p in other.model.parameters()]
+        name, value = next(iter(change.items()))
+        with pytest.raises(CheckpointError, match=rf"{name}: .* in the checkpoint, {re.escape(repr(value))} now"):
+            other.load_checkpoint(str(tmp_path / "ckpt"))
+        assert all(torch.equal(p, q) for p, q in zip(before, other.model.parameters()))  # nothing loaded
+        if fixed:
+            with pytest.raises(ValueError, match="only .* can change on resume"):
+                other.load_checkpoint(str(tmp_path / "ckpt"), allow_changes=(name,))
+    longer = _trainer(shakespeare, max_steps=20)
+    with pytest.warns(UserWarning, match="max_steps 12 -> 20"):
+        longer.load_checkpoint(str(tmp_path / "ckpt"), allow_changes=("max_steps",))
+    assert longer.scheduler.decay_steps == 20 and longer.step == 4
+    longer.train()
+    # the cosine now ends at step 20: the last step's lr is the 20-step schedule's, not the 12-step one's
+    assert longer.step == 20 and longer.history.lr[-1] == pytest.approx(lr_at(19, 3e-3, 3, 20, 3e-4))
+    same = _trainer(shakespeare, eval_interval=2, log_interval=1)  # cadence only: accepted silently
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        same.load_checkpoint(str(tmp_path / "ckpt"))

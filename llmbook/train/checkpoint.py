@@ -26,7 +26,7 @@ import random
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -251,14 +251,18 @@ def load_checkpoint(
     generator: torch.Generator | None = None,
     scaler: torch.amp.GradScaler | None = None,
     restore_rng: bool = True,
+    check_extra: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint` into the given objects.
 
     Returns ``{"step": int, "extra": dict}``. Everything is read and checked before anything is
     changed; on any problem a :class:`CheckpointError` says what and nothing is modified.
+    ``check_extra(extra)``, if given, runs with the other checks and may raise to refuse the checkpoint.
     """
     path = _recovered(Path(path))
     weights, state = _read(path)
+    if check_extra is not None:
+        check_extra(state["extra"])
     raw = getattr(model, "module", model)
     _check_weights(raw, weights, str(path))
     if optimizer is not None and state["optimizer"] is None:

@@ -42,9 +42,17 @@ from .batching import get_batch, shard_rows
 from .distributed import DistInfo, all_reduce_mean
 from .optim import WarmupCosineSchedule, configure_optimizer
 
-__all__ = ["TrainConfig", "History", "Trainer", "PRECISION_DTYPES"]
+__all__ = ["TrainConfig", "History", "Trainer", "PRECISION_DTYPES", "RESUME_FIXED", "RESUME_CHANGEABLE"]
 
 PRECISION_DTYPES = {"fp32": None, "bf16-mixed": torch.bfloat16, "fp16-mixed": torch.float16}
+
+# TrainConfig fields that a resumed run must share with its checkpoint. FIXED ones are baked into the
+# optimizer, schedule and batch-generator states the checkpoint restores (a new value would be ignored);
+# CHANGEABLE ones are read afresh at every step, so load_checkpoint(..., allow_changes=...) can accept
+# a new value, knowing the run then differs from an uninterrupted one.
+RESUME_FIXED = ("lr", "min_lr", "warmup_steps", "weight_decay", "decay_embeddings", "betas", "seed")
+RESUME_CHANGEABLE = ("max_steps", "lr_decay_steps", "batch_size", "block_size", "grad_accum_steps",
+                     "grad_clip", "precision")
 
 
 @dataclass
@@ -404,10 +412,56 @@ class Trainer:
         if self.dist.enabled:
             torch.distributed.barrier()
 
-    def load_checkpoint(self, path: str) -> None:
-        """Restore everything :meth:`save_checkpoint` saved; training then continues bit-identically."""
+    def _config_changes(self, extra: dict[str, Any], allow_changes: tuple[str, ...]) -> dict[str, tuple]:
+        """The fields of the saved TrainConfig that this trainer's config changes; refuses the ones that
+        would break the resumed run (see :meth:`load_checkpoint`)."""
+        saved, now = extra.get("config"), asdict(self.config)
+        if not saved:
+            return {}  # a checkpoint saved without its config: nothing to compare
+        plain = lambda value: tuple(value) if isinstance(value, (list, tuple)) else value  # noqa: E731
+        changes = {name: (saved[name], now[name]) for name in RESUME_FIXED + RESUME_CHANGEABLE
+                   if name in saved and plain(saved[name]) != plain(now[name])}
+        listed = lambda names: "; ".join(f"{n}: {changes[n][0]!r} in the checkpoint, {changes[n][1]!r} now"  # noqa: E731
+                                         for n in names)
+        fixed = [name for name in changes if name in RESUME_FIXED]
+        if fixed:
+            raise _ckpt.CheckpointError(
+                f"this TrainConfig differs from the checkpoint's in {listed(fixed)}. These live in the "
+                f"optimizer, schedule and batch-generator states the checkpoint restores, so the new values "
+                f"would be reported but not used: resume with the checkpoint's values, or start a new run "
+                f"from its weights (llmbook.train.load_checkpoint(path, model) without an optimizer)")
+        refused = [name for name in changes if name not in allow_changes]
+        if refused:
+            raise _ckpt.CheckpointError(
+                f"this TrainConfig differs from the checkpoint's in {listed(refused)}: the resumed run would "
+                f"not be the one the checkpoint started. Resume with the same values, or say so with "
+                f"load_checkpoint(path, allow_changes={tuple(refused)!r})")
+        return changes
+
+    def load_checkpoint(self, path: str, allow_changes: tuple[str, ...] | list[str] = ()) -> None:
+        """Restore everything :meth:`save_checkpoint` saved; training then continues bit-identically.
+
+        The checkpoint's ``TrainConfig`` must match this trainer's in every field that shapes the run
+        (``RESUME_FIXED`` and ``RESUME_CHANGEABLE``), or a :class:`CheckpointError` names each difference
+        and nothing is loaded. ``allow_changes`` accepts new values of ``RESUME_CHANGEABLE`` fields, e.g.
+        ``("max_steps",)`` to train longer (the cosine schedule is stretched to the new length from the
+        current step on); a warning says what changed."""
+        unknown = sorted(set(allow_changes) - set(RESUME_CHANGEABLE))
+        if unknown:
+            raise ValueError(f"allow_changes={unknown}: only {RESUME_CHANGEABLE} can change on resume")
+        changes: dict[str, tuple] = {}
+
+        def check(extra: dict[str, Any]) -> None:
+            changes.update(self._config_changes(extra, tuple(allow_changes)))
+
         loaded = _ckpt.load_checkpoint(path, self.model, self.optimizer, self.scheduler,
-                                       generator=self.generator, scaler=self.scaler)
+                                       generator=self.generator, scaler=self.scaler, check_extra=check)
+        if changes:
+            # The scheduler's state holds the schedule's length: give it the new one.
+            self.scheduler.decay_steps = self.config.lr_decay_steps or self.config.max_steps
+            warnings.warn("resuming with a changed TrainConfig: " + "; ".join(
+                f"{name} {old!r} -> {new!r}" for name, (old, new) in changes.items())
+                + " (the run from here on differs from an uninterrupted one)", stacklevel=2)
         self.step = loaded["step"]
         extra = loaded["extra"]
         self.history = History()
