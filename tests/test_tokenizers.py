@@ -111,14 +111,15 @@ def test_gpt2_matches_hugging_face_token_for_token(gpt2, hf_gpt2, name, split):
      "naïve café 你好世界 🤗👍🏽", "a<|endoftext|>b <|endoftext|>", "", " ", "\n"],
 )
 def test_gpt2_matches_hugging_face_on_tricky_strings(gpt2, hf_gpt2, text):
-    assert gpt2.encode(text) == hf_gpt2.encode(text)
+    # Hugging Face's tokenizer always turns "<|endoftext|>" in text into the token: allowed_special="all"
+    assert gpt2.encode(text, allowed_special="all") == hf_gpt2.encode(text)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(st.characters(exclude_categories=["Cs"])))
 @example("emoji 😀🎉 and Chinese 汉字")
 def test_gpt2_matches_hugging_face_on_any_unicode(gpt2, hf_gpt2, text):
-    assert gpt2.encode(text) == hf_gpt2.encode(text)
+    assert gpt2.encode(text, allowed_special="all") == hf_gpt2.encode(text)
 
 
 def test_gpt2_byte_map_is_openais():
@@ -260,7 +261,8 @@ def test_bpe_encode_decode_save_load(tmp_path, shakespeare_bpe):
 @example("<|endoftext|>")
 def test_byte_level_round_trip(shakespeare_bpe, gpt2, text):
     assert shakespeare_bpe.decode(shakespeare_bpe.encode(text)) == text
-    assert gpt2.decode(gpt2.encode(text)) == text
+    assert gpt2.decode(gpt2.encode_ordinary(text)) == text
+    assert gpt2.decode(gpt2.encode(text, allowed_special="all")) == text
 
 
 def test_training_bad_input():
@@ -372,3 +374,19 @@ def test_decode_refuses_bools_and_floats_and_encode_refuses_a_list(gpt2, wordpie
         assert tokenizer.decode([np.int64(1), torch.tensor(1)]) == tokenizer.decode([1, 1])
     with pytest.raises(TypeError, match="encode takes a str"):
         char.encode(["h", "e"])
+
+
+def test_text_never_becomes_a_special_token_unless_allowed(gpt2):
+    """encode("a<|endoftext|>b") used to give [64, 50256, 65]: user text could forge the control token."""
+    eot = gpt2.special_tokens["<|endoftext|>"]
+    with pytest.raises(ValueError, match=r"contains the special token '<\|endoftext\|>' \(at character 1\)"):
+        gpt2.encode("a<|endoftext|>b")
+    assert gpt2.encode("a<|endoftext|>b", allowed_special={"<|endoftext|>"}) == [64, eot, 65]
+    assert gpt2.encode("a<|endoftext|>b", allowed_special="all") == [64, eot, 65]
+    ordinary = gpt2.encode_ordinary("a<|endoftext|>b")
+    assert eot not in ordinary and gpt2.decode(ordinary) == "a<|endoftext|>b"
+    assert gpt2.encode("a<|endoftext|>b", disallowed_special=()) == ordinary
+    assert gpt2.encode("plain text") == gpt2.encode_ordinary("plain text") == [25638, 2420]
+    with pytest.raises(ValueError, match="not special tokens of this tokenizer"):
+        gpt2.encode("x", allowed_special={"<|im_start|>"})
+

@@ -120,7 +120,8 @@ def _encode(tokenizer: Any, text: str) -> list[int]:
         PreTrainedTokenizerBase = ()  # type: ignore[assignment]
     if isinstance(tokenizer, PreTrainedTokenizerBase):
         return list(tokenizer.encode(text, add_special_tokens=False))
-    return list(tokenizer.encode(text))
+    encode = getattr(tokenizer, "encode_ordinary", tokenizer.encode)  # never a special token from text
+    return list(encode(text))
 
 
 def _prefix_token_id(tokenizer: Any) -> int:

@@ -23,7 +23,7 @@ import json
 import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Collection, Iterable, Sequence
 
 import regex
 
@@ -85,8 +85,9 @@ class ByteLevelBPE:
         merges: the merges in priority order (rank 0 first), as pairs of token ids ``(a, b)``; the merged
             token ``vocab[a] + vocab[b]`` must be in ``vocab``.
         pattern: the pre-tokenizer's regular expression (:data:`GPT2_SPLIT_PATTERN` by default).
-        special_tokens: strings encoded as one token each wherever they occur in the text
-            (e.g. GPT-2's ``"<|endoftext|>"``); their ids must be in ``vocab``.
+        special_tokens: control strings with a token of their own (e.g. GPT-2's ``"<|endoftext|>"``);
+            their ids must be in ``vocab``. Text that contains one is refused by :meth:`encode` unless
+            it is allowed (see there): text must not become a control token by accident or by attack.
 
     Encoding a chunk applies, again and again, the merge of lowest rank among the chunk's adjacent
     pairs, as GPT-2 does. Chunks repeat a lot in real text, so the result of each chunk is cached.
@@ -126,11 +127,6 @@ class ByteLevelBPE:
             if i not in self.vocab:
                 raise ValueError(f"special token {text!r} has id {i}, which is not in the vocabulary")
         self._split = regex.compile(pattern)
-        self._special_split = (
-            regex.compile("(" + "|".join(regex.escape(s) for s in sorted(self.special_tokens, key=len, reverse=True)) + ")")
-            if self.special_tokens
-            else None
-        )
         self._cache: dict[str, list[int]] = {}
 
     @property
@@ -157,6 +153,13 @@ class ByteLevelBPE:
             ids = merge_pair(ids, best, table[best][1])
         return ids
 
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Token ids of ``text`` as ordinary text: a special token's string is encoded like any other
+        characters, so the result never holds a special token (tiktoken's ``encode_ordinary``)."""
+        if not isinstance(text, str):
+            raise TypeError(f"encode() takes a str, got {type(text).__name__}; decode bytes with .decode('utf-8') first")
+        return self._encode_ordinary(text)
+
     def _encode_ordinary(self, text: str) -> list[int]:
         out: list[int] = []
         cache = self._cache
@@ -170,14 +173,38 @@ class ByteLevelBPE:
             out.extend(ids)
         return out
 
-    def encode(self, text: str) -> list[int]:
-        """Token ids of ``text``: ``str -> list[int]`` of length ``(n_tokens,)``."""
+    def encode(self, text: str, *, allowed_special: Collection[str] | str = (),
+               disallowed_special: Collection[str] | str = "all") -> list[int]:
+        """Token ids of ``text``: ``str -> list[int]`` of length ``(n_tokens,)``.
+
+        Special tokens follow tiktoken's contract. Their strings in ``text`` are an error by default:
+        text from a user that could become ``<|endoftext|>`` (or a chat turn marker) lets the user forge
+        control tokens (prompt injection). ``allowed_special`` lists the special tokens to encode as
+        their token where their string occurs (``"all"``: every one, as Hugging Face's tokenizer does);
+        ``disallowed_special`` the ones that raise (``"all"``: every one not allowed; ``()``: none,
+        their strings are encoded as ordinary text, like :meth:`encode_ordinary`).
+        """
         if not isinstance(text, str):
             raise TypeError(f"encode() takes a str, got {type(text).__name__}; decode bytes with .decode('utf-8') first")
-        if self._special_split is None:
+        specials = set(self.special_tokens)
+        allowed = specials if allowed_special == "all" else set(allowed_special)
+        disallowed = specials - allowed if disallowed_special == "all" else set(disallowed_special)
+        unknown = sorted((allowed | disallowed) - specials)
+        if unknown:
+            raise ValueError(f"{unknown} are not special tokens of this tokenizer (it has {sorted(specials)})")
+        for special in sorted(disallowed):
+            if special in text:
+                raise ValueError(
+                    f"the text contains the special token {special!r} (at character {text.index(special)}), "
+                    f"which text may not produce unless asked: encode(text, allowed_special={{{special!r}}}) "
+                    f"encodes it as the special token, encode_ordinary(text) as ordinary characters"
+                )
+        allowed = {s for s in allowed if s in text}
+        if not allowed:
             return self._encode_ordinary(text)
+        split = regex.compile("(" + "|".join(regex.escape(s) for s in sorted(allowed, key=len, reverse=True)) + ")")
         out: list[int] = []
-        for i, part in enumerate(self._special_split.split(text)):
+        for i, part in enumerate(split.split(text)):
             if i % 2:  # the odd parts are the special tokens that split() captured
                 out.append(self.special_tokens[part])
             elif part:

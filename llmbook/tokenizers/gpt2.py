@@ -46,7 +46,9 @@ class GPT2Tokenizer(ByteLevelBPE):
     >>> tok.encode("Hello world")
     [15496, 995]
 
-    ``"<|endoftext|>"`` in the text becomes the single token 50256, as in Hugging Face's tokenizer.
+    ``"<|endoftext|>"`` is the special token 50256. Its string in a text is refused unless allowed:
+    ``encode(text, allowed_special="all")`` makes it the token, as Hugging Face's tokenizer always does;
+    ``encode_ordinary(text)`` encodes it as ordinary characters (see :meth:`ByteLevelBPE.encode`).
     """
 
     @classmethod
