@@ -390,3 +390,15 @@ def test_text_never_becomes_a_special_token_unless_allowed(gpt2):
     with pytest.raises(ValueError, match="not special tokens of this tokenizer"):
         gpt2.encode("x", allowed_special={"<|im_start|>"})
 
+
+
+def test_a_pattern_that_skips_characters_is_refused():
+    """pattern=r"\\w+" used to decode "hello world!" to "helloworld": the gaps were dropped silently."""
+    with pytest.raises(ValueError, match=r"skips ' ' at character 5"):
+        BPETokenizer.train("hello world! " * 20, 260, pattern=r"\w+")
+    tokenizer = BPETokenizer.train("hello world! " * 20, 260)
+    custom = ByteLevelBPE(tokenizer.vocab, tokenizer.merges, pattern=r"\w+")
+    with pytest.raises(ValueError, match=r"skips '!' at character 11"):
+        custom.encode("hello_world!")
+    covering = ByteLevelBPE(tokenizer.vocab, tokenizer.merges, pattern=r"\w+|\s+|.")
+    assert covering.decode(covering.encode("hello world!")) == "hello world!"

@@ -43,9 +43,29 @@ def pretokenize(text: str, pattern: str = GPT2_SPLIT_PATTERN) -> list[str]:
     """Cut ``text`` into the chunks that BPE merges never cross (GPT-2's regular expression by default).
 
     ``"".join(pretokenize(text)) == text`` for every string: the pattern's last branch matches any
-    whitespace and its other branches everything else.
+    whitespace and its other branches everything else. A custom ``pattern`` that skips characters
+    would make the tokenizer drop them silently: that is a ``ValueError``.
     """
-    return regex.findall(pattern, text)
+    chunks = regex.findall(pattern, text)
+    check_coverage(chunks, text, pattern)
+    return chunks
+
+
+def check_coverage(chunks: Sequence[str], text: str, pattern: str) -> None:
+    """Raise a ``ValueError`` if the pre-tokenizer's ``chunks`` do not add up to ``text``."""
+    if sum(map(len, chunks)) == len(text):
+        return  # findall's matches do not overlap: the same length means every character is in one
+    covered, at = [], 0
+    for match in regex.finditer(pattern, text):
+        if match.start() > at:
+            covered.append((at, text[at:match.start()]))
+        at = match.end()
+    gap_at, gap = covered[0] if covered else (at, text[at:])
+    raise ValueError(
+        f"the pre-tokenizer pattern {pattern!r} skips {gap[:20]!r} at character {gap_at}: those characters "
+        f"would be dropped from the encoding. Use a pattern that matches every character (GPT-2's ends "
+        f"with \\s+ and the others cover the rest; add |\\s+|. to a custom one)"
+    )
 
 
 def pair_counts(ids: Sequence[int], counts: dict | None = None, weight: int = 1) -> dict[tuple[int, int], int]:
@@ -163,7 +183,9 @@ class ByteLevelBPE:
     def _encode_ordinary(self, text: str) -> list[int]:
         out: list[int] = []
         cache = self._cache
-        for chunk in self._split.findall(text):
+        chunks = self._split.findall(text)
+        check_coverage(chunks, text, self.pattern)
+        for chunk in chunks:
             ids = cache.get(chunk)
             if ids is None:
                 ids = self.encode_chunk(chunk.encode("utf-8"))
@@ -280,7 +302,7 @@ class BPETokenizer(ByteLevelBPE):
             raise ValueError("empty training corpus: BPE learns its merges from text, pass a non-empty string")
 
         # Distinct chunks ("words") and how often each occurs: merges never cross a chunk.
-        chunk_freq = Counter(regex.findall(pattern, text))
+        chunk_freq = Counter(pretokenize(text, pattern))
         words: list[list[int]] = [list(chunk.encode("utf-8")) for chunk in chunk_freq]
         freqs: list[int] = list(chunk_freq.values())
 
