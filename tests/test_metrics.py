@@ -777,6 +777,7 @@ def test_chapter_5_exercise_checkers():
     assert check("05.4", (ci.low, ci.high)) and not check("05.4", (ci.low, ci.high + 0.01))
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")  # scikit-learn's own
 def test_bad_labels_and_scores_are_errors_where_scikit_learn_raises_too():
     """Each call used to return a wrong number (0.0, 0.5, 0.7, ...) where scikit-learn raises."""
     from sklearn import metrics as skm
