@@ -415,6 +415,11 @@ def test_missing_and_corrupt_checkpoints_raise_and_change_nothing(tmp_path):
     (tmp_path / "good" / "manifest.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="corrupt manifest.json"):
         load_checkpoint(tmp_path / "good", victim)
+    for broken in (b"\xff\xfe not UTF-8", b"[1, 2]", b'{"sha256": "abc"}', b'{"sha256": {"model.safetensors": 1}}',
+                   b'{"format": 3}'):  # each used to escape as a UnicodeDecodeError, AttributeError, ...
+        (tmp_path / "good" / "manifest.json").write_bytes(broken)
+        with pytest.raises(CheckpointError, match="corrupt manifest.json"):
+            load_checkpoint(tmp_path / "good", victim)
     (tmp_path / "good" / "manifest.json").unlink()
     with pytest.raises(CheckpointError, match="not a complete checkpoint"):
         load_checkpoint(tmp_path / "good", victim)

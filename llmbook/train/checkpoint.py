@@ -203,10 +203,13 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     try:
         manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
         expected = manifest["sha256"]
-        if manifest.get("format") != FORMAT:
-            raise CheckpointError(f"checkpoint {str(path)!r} has format {manifest.get('format')!r}, expected {FORMAT!r}")
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r} has a corrupt {MANIFEST} ({exc}); the checkpoint cannot be trusted") from exc
+        if not (isinstance(expected, dict) and all(isinstance(expected.get(n), str) for n in (WEIGHTS, STATE))):
+            raise TypeError(f"its sha256 entry is {expected!r}, not a digest per file")
+    except (ValueError, KeyError, TypeError) as exc:  # ValueError: not UTF-8, not JSON
+        raise CheckpointError(f"checkpoint {str(path)!r} has a corrupt {MANIFEST} ({type(exc).__name__}: "
+                              f"{exc}); the checkpoint cannot be trusted") from exc
+    if manifest.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {str(path)!r} has format {manifest.get('format')!r}, expected {FORMAT!r}")
     for name in (WEIGHTS, STATE):
         file = path / name
         if not file.is_file():
