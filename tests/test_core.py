@@ -331,3 +331,24 @@ def test_an_integer_answer_must_be_a_whole_number(capsys):
     for wrong in (True, "3", 2.5, float("nan"), np.float32(0.5), None):
         with pytest.raises(ValueError, match="whole number"):
             integer(wrong)
+
+
+def test_results_refuse_arrays_escaping_names_corrupt_files_and_bad_bands(tmp_path, monkeypatch):
+    """Each used to escape as an unhelpful error or, for '../escape', write outside the results folder."""
+    monkeypatch.setenv(results.ENV_VAR, str(tmp_path / "results"))
+    for name in ("../escape", "", ".hidden", "a/b"):
+        with pytest.raises(ValueError, match="file stem as the name"):
+            results.start(name, "ci", "cpu")
+    assert not (tmp_path / "escape.json").exists()
+    results.start("demo", "ci", "cpu")
+    for array in (np.array([1.0, 2.0]), torch.tensor([1.0, 2.0])):
+        with pytest.raises(TypeError, match="one number, got an array of 2 elements"):
+            results.record("x", array)
+    assert results.record("x", np.array([3.0])) == 3.0
+    (tmp_path / "results" / "demo.json").write_text("{half")
+    with pytest.raises(ValueError, match="demo.json is corrupt"):
+        results.load("demo")
+    recorded = {"profile": "ci", "results": {"a": {"value": 1.0}}}
+    assert results.check_bands(recorded, {"ci": {"a": {"min": "0"}}}) == [
+        "a: the band {'min': '0'} needs numbers for min and max"]
+    results._current.clear()

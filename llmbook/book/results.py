@@ -12,6 +12,7 @@ import json
 import math
 import numbers
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +33,10 @@ def results_dir() -> Path:
 
 
 def _file(notebook: str) -> Path:
+    """The results file of ``notebook``, a plain file name inside :func:`results_dir`."""
+    if not isinstance(notebook, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", notebook):
+        raise ValueError(f"a notebook's results need its file stem as the name (e.g. '01_history'), got "
+                         f"{notebook!r}: no path separators, not empty, not starting with '.'")
     return results_dir() / f"{notebook}.json"
 
 
@@ -59,6 +64,10 @@ def _write(payload: dict) -> None:
 def _plain(value: Any) -> Any:
     """Turn numpy / torch scalars into Python numbers; refuse NaN, inf and non-numbers."""
     if hasattr(value, "item") and callable(value.item):
+        n = value.numel() if callable(getattr(value, "numel", None)) else getattr(value, "size", 1)
+        if n != 1:
+            raise TypeError(f"record() takes one number, got an array of {n} elements: record a summary "
+                            f"(its mean, its last value) or one result per element")
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"record() takes a real number, got {type(value).__name__} {value!r}")
@@ -86,7 +95,11 @@ def load(notebook: str) -> dict:
     target = _file(notebook)
     if not target.is_file():
         raise FileNotFoundError(f"no results recorded for {notebook!r} in {results_dir()} (run the notebook first)")
-    return json.loads(target.read_text(encoding="utf-8"))
+    try:
+        return json.loads(target.read_text(encoding="utf-8"))
+    except ValueError as exc:  # not UTF-8, not JSON
+        raise ValueError(f"the results file {target} is corrupt ({exc}): delete it and run the notebook "
+                         f"again") from exc
 
 
 def check_bands(recorded: dict, expected: dict) -> list[str]:
@@ -109,6 +122,9 @@ def check_bands(recorded: dict, expected: dict) -> list[str]:
             continue
         value = values[name]["value"]
         low, high = band.get("min", -math.inf), band.get("max", math.inf)
+        if not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in (low, high)):
+            problems.append(f"{name}: the band {band!r} needs numbers for min and max")
+            continue
         if not low <= value <= high:
             problems.append(f"{name} = {value!r} is outside its band [{low}, {high}]")
     for name in values:
