@@ -6,6 +6,9 @@ of the package (``GPT``, ``MLPLM``, ``RNNLM``) decodes with it. The decoding cha
 """
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 
 __all__ = ["sample_logits"]
@@ -24,9 +27,10 @@ def sample_logits(
     restricted to the ``top_k`` most likely tokens and/or to the smallest set whose probability reaches
     ``top_p`` (nucleus sampling), and one token is drawn from the renormalised distribution.
     """
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+    finite = isinstance(temperature, numbers.Real) and not isinstance(temperature, bool) and 0 <= temperature < math.inf
+    if not finite:  # NaN fails 0 <= NaN
+        raise ValueError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
         raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
     if top_p is not None and not 0.0 < top_p <= 1.0:
         raise ValueError(f"top_p must be in (0, 1] or None, got {top_p!r}")

@@ -220,3 +220,37 @@ def test_bad_inputs_to_forward(model):
         model(torch.tensor([[0, 23]]))
     with pytest.raises(ValueError, match="targets must have the shape of idx"):
         model(_ids(2, 4), _ids(2, 3))
+
+
+def test_bad_inputs_of_the_models_are_clear_errors():
+    """Each used to escape as a RuntimeError/IndexError/ZeroDivisionError deep in PyTorch, or return NaN."""
+    from llmbook import nn as lnn
+    from llmbook.generate import sample_logits
+    from llmbook.models import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    gpt = GPT(GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=1, n_embd=8))
+    models = [gpt, MLPLM(MLPLMConfig(vocab_size=10)), RNNLM(RNNLMConfig(vocab_size=10))]
+    x = torch.randint(0, 10, (2, 4))
+    for model in models:
+        assert torch.equal(model(x, x.int())[1], model(x, x)[1])  # int32 targets are ids too
+        cases = [
+            (lambda: model(x, torch.full((2, 4), 12)), r"targets must be token ids in \[0, 10\) or -1"),
+            (lambda: model(x, torch.full((2, 4), -1)), "no target to score"),
+            (lambda: model(x, x.float()), "targets must hold integer token ids"),
+            (lambda: model(x.float()), "idx must hold integer token ids"),
+            (lambda: model.generate(x[:, :0], 3), "the prompt is empty"),
+            (lambda: model.generate(x, True), "max_new_tokens must be a non-negative int"),
+        ]
+        for call, message in cases:
+            with pytest.raises(ValueError, match=message):
+                call()
+    for call, message in [
+        (lambda: sample_logits(torch.randn(1, 10), float("nan")), "temperature must be a finite number"),
+        (lambda: sample_logits(torch.randn(1, 10), 1.0, top_k=True), "top_k must be a positive int"),
+        (lambda: lnn.MultiHeadAttention(32, 0), "positive int n_heads"),
+        (lambda: lnn.causal_mask(3.5), "whole numbers of positions"),
+        (lambda: GPTConfig(vocab_size=True), "vocab_size must be a positive int"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            call()

@@ -34,7 +34,7 @@ from torch import nn
 
 from ..generate import sample_logits
 from ..nn import KVCache, RotaryEmbedding, TransformerBlock
-from .loss import next_token_loss
+from .loss import check_prompt, check_token_ids, next_token_loss
 
 __all__ = ["GPTConfig", "GPT", "POSITIONS", "INITS"]
 
@@ -65,7 +65,7 @@ class GPTConfig:
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"GPTConfig.{name} must be a positive int, got {value!r}")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head} (each head gets n_embd / n_head dims)")
@@ -148,24 +148,13 @@ class GPT(nn.Module):
         return n
 
     def _check_ids(self, idx: torch.Tensor, offset: int = 0) -> None:
-        if not isinstance(idx, torch.Tensor) or idx.dim() != 2:
-            raise ValueError(f"idx must be a (batch, seq) tensor of token ids, got shape {tuple(getattr(idx, 'shape', ()))}; "
-                             f"add a batch dimension with idx[None]")
-        if idx.dtype.is_floating_point or idx.dtype == torch.bool:
-            raise ValueError(f"idx must hold integer token ids, got dtype {idx.dtype}")
+        check_token_ids(idx, self.config.vocab_size)
         if offset + idx.size(1) > self.config.block_size:
             where = f" after {offset} cached positions" if offset else ""
             raise ValueError(
                 f"sequence of length {idx.size(1)}{where} exceeds block_size={self.config.block_size}, the longest "
                 f"context of this model; crop the input to its last {self.config.block_size - offset} tokens "
                 f"(generate() does this for you)"
-            )
-        if torch.compiler.is_compiling():
-            return
-        if idx.numel() and bool(((idx < 0) | (idx >= self.config.vocab_size)).any()):
-            raise ValueError(
-                f"token ids must be in [0, vocab_size={self.config.vocab_size}), got min {int(idx.min())} and max "
-                f"{int(idx.max())}; was the text encoded with the tokenizer this model was trained with?"
             )
 
     def hidden_states(
@@ -230,8 +219,7 @@ class GPT(nn.Module):
         incrementally; the context then holds between ``block_size // 2`` and ``block_size`` tokens. Up to
         ``block_size`` tokens in total, both ways give identical results.
         """
-        if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
+        check_prompt(idx, max_new_tokens)
         self._check_ids(idx[:, -self.config.block_size:] if isinstance(idx, torch.Tensor) and idx.dim() == 2 else idx)
         sample_logits(idx.new_zeros(1, 1).float(), temperature, top_k, top_p)  # validate the options up front
         block = self.config.block_size

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..generate import sample_logits
-from .loss import next_token_loss
+from .loss import check_prompt, check_token_ids, next_token_loss
 
 __all__ = ["MLPLMConfig", "MLPLM"]
 
@@ -85,11 +85,7 @@ class MLPLM(nn.Module):
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Next-token logits ``(batch, seq, vocab_size)`` for token ids ``idx`` ``(batch, seq)``, and the mean
         cross-entropy against ``targets`` ``(batch, seq)`` (``-1`` = ignore) if given, else ``None``."""
-        if idx.dim() != 2:
-            raise ValueError(f"idx must be a (batch, seq) tensor of token ids, got shape {tuple(idx.shape)}; add a batch dimension with idx[None]")
-        if idx.numel() and bool(((idx < 0) | (idx >= self.config.vocab_size)).any()):
-            raise ValueError(f"token ids must be in [0, vocab_size={self.config.vocab_size}), got min {int(idx.min())} "
-                             f"and max {int(idx.max())}")
+        check_token_ids(idx, self.config.vocab_size)
         x = self.embed(self.windows(idx)).flatten(2)  # (batch, seq, context_size * n_embd)
         x = self.drop(x)
         h = self.drop(torch.tanh(self.hidden(x)))  # (batch, seq, n_hidden)
@@ -104,8 +100,7 @@ class MLPLM(nn.Module):
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """Append ``max_new_tokens`` sampled tokens to ``idx`` ``(batch, seq)``; returns ``(batch, seq + new)``.
         Only the last ``context_size`` tokens matter at each step (call ``model.eval()`` first)."""
-        if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
+        check_prompt(idx, max_new_tokens)
         out = idx
         for _ in range(max_new_tokens):
             logits, _ = self(out[:, -self.config.context_size:])

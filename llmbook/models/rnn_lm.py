@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..generate import sample_logits
-from .loss import next_token_loss
+from .loss import check_prompt, check_token_ids, next_token_loss
 
 __all__ = ["RNNLMConfig", "RNNLM", "CELLS"]
 
@@ -91,11 +91,7 @@ class RNNLM(nn.Module):
         """Logits ``(batch, seq, vocab_size)`` for ids ``idx`` ``(batch, seq)``, starting from ``state`` (zeros if
         ``None``), and the final state: ``h`` ``(n_layer, batch, n_hidden)`` (a pair ``(h, c)`` for the LSTM).
         Carrying the state from one chunk to the next reads a long text as one sequence."""
-        if idx.dim() != 2:
-            raise ValueError(f"idx must be a (batch, seq) tensor of token ids, got shape {tuple(idx.shape)}; add a batch dimension with idx[None]")
-        if idx.numel() and bool(((idx < 0) | (idx >= self.config.vocab_size)).any()):
-            raise ValueError(f"token ids must be in [0, vocab_size={self.config.vocab_size}), got min {int(idx.min())} "
-                             f"and max {int(idx.max())}")
+        check_token_ids(idx, self.config.vocab_size)
         x = self.drop(self.embed(idx))  # (batch, seq, n_embd)
         h, state = self.rnn(x, state)  # (batch, seq, n_hidden)
         return self.out(self.drop(h)), state
@@ -112,8 +108,7 @@ class RNNLM(nn.Module):
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """Append ``max_new_tokens`` sampled tokens to ``idx`` ``(batch, seq)``; returns ``(batch, seq + new)``.
         The prompt is read once, then one token per step with the carried state (call ``model.eval()`` first)."""
-        if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
+        check_prompt(idx, max_new_tokens)
         logits, state = self.run(idx)
         out = idx
         for _ in range(max_new_tokens):

@@ -98,6 +98,9 @@ def causal_mask(seq_q: int, seq_k: int | None = None, device: torch.device | str
     diagonal is aligned to the end: query i sits at absolute position ``seq_k - seq_q + i``.
     """
     seq_k = seq_q if seq_k is None else seq_k
+    for name, value in (("seq_q", seq_q), ("seq_k", seq_k)):
+        if isinstance(value, (bool, float)):  # not isinstance(value, int): a SymInt under torch.compile is fine
+            raise ValueError(f"causal_mask needs whole numbers of positions, got {name}={value!r}")
     if seq_q < 0 or seq_k < seq_q:
         raise ValueError(
             f"causal_mask needs 0 <= seq_q <= seq_k, got seq_q={seq_q}, seq_k={seq_k} "
@@ -212,6 +215,9 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True):
         super().__init__()
+        for name, value in (("d_model", d_model), ("n_heads", n_heads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"MultiHeadAttention needs a positive int {name}, got {value!r}")
         if d_model % n_heads != 0:
             raise ValueError(
                 f"d_model={d_model} is not divisible by n_heads={n_heads}: each head gets d_model / n_heads "
