@@ -402,3 +402,20 @@ def test_a_pattern_that_skips_characters_is_refused():
         custom.encode("hello_world!")
     covering = ByteLevelBPE(tokenizer.vocab, tokenizer.merges, pattern=r"\w+|\s+|.")
     assert covering.decode(covering.encode("hello world!")) == "hello world!"
+
+
+def test_lone_surrogates_and_malformed_saved_files_are_clear_errors(gpt2, tmp_path):
+    """A lone surrogate escaped as UnicodeEncodeError; a malformed saved file as KeyError/TypeError."""
+    for call in (lambda: gpt2.encode("a\ud800b"), lambda: BPETokenizer.train("ab\udc80" * 10, 258)):
+        with pytest.raises(ValueError, match=r"lone surrogate '\\udc80' at character 2|lone surrogate '\\ud800' at character 1"):
+            call()
+    tokenizer = BPETokenizer.train("low lower lowest " * 20, vocab_size=260)
+    good = json.loads(tokenizer.save(tmp_path / "bpe.json").read_text())
+    for broken in ({k: v for k, v in good.items() if k != "merges"}, good | {"pattern": 3},
+                   good | {"merges": [[1, 2, 3]]}, good | {"merges": [["a", "b"]]}, good | {"pattern": "("}):
+        (tmp_path / "broken.json").write_text(json.dumps(broken))
+        with pytest.raises(ValueError, match="not a tokenizer saved by BPETokenizer.save|not a regular expression"):
+            BPETokenizer.load(tmp_path / "broken.json")
+    (tmp_path / "binary.json").write_bytes(b"\xff\xfe")
+    with pytest.raises(ValueError, match="invalid JSON"):
+        BPETokenizer.load(tmp_path / "binary.json")

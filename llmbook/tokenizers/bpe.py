@@ -68,6 +68,20 @@ def check_coverage(chunks: Sequence[str], text: str, pattern: str) -> None:
     )
 
 
+def utf8_chunk(chunk: str, text: str) -> bytes:
+    """``chunk`` (a piece of ``text``) as UTF-8; a lone surrogate, which has no UTF-8 bytes, is a
+    ``ValueError`` that says where it is and where it usually comes from."""
+    try:
+        return chunk.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start]
+        raise ValueError(
+            f"the text holds a lone surrogate {bad!r} at character {text.index(bad)}: it is not valid Unicode "
+            f"and has no UTF-8 bytes. It usually comes from bytes decoded with errors='surrogateescape'; "
+            f"decode them with errors='replace' instead"
+        ) from None
+
+
 def pair_counts(ids: Sequence[int], counts: dict | None = None, weight: int = 1) -> dict[tuple[int, int], int]:
     """Add ``weight`` for each adjacent pair of ``ids`` to ``counts`` (a new dict if ``None``); return it.
 
@@ -188,7 +202,7 @@ class ByteLevelBPE:
         for chunk in chunks:
             ids = cache.get(chunk)
             if ids is None:
-                ids = self.encode_chunk(chunk.encode("utf-8"))
+                ids = self.encode_chunk(utf8_chunk(chunk, text))
                 if len(cache) >= _CACHE_LIMIT:
                     cache.clear()
                 cache[chunk] = ids
@@ -303,7 +317,7 @@ class BPETokenizer(ByteLevelBPE):
 
         # Distinct chunks ("words") and how often each occurs: merges never cross a chunk.
         chunk_freq = Counter(pretokenize(text, pattern))
-        words: list[list[int]] = [list(chunk.encode("utf-8")) for chunk in chunk_freq]
+        words: list[list[int]] = [list(utf8_chunk(chunk, text)) for chunk in chunk_freq]
         freqs: list[int] = list(chunk_freq.values())
 
         counts: dict[tuple[int, int], int] = {}
@@ -370,10 +384,20 @@ class BPETokenizer(ByteLevelBPE):
         path = Path(path)
         try:
             payload = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:  # not UTF-8, or not JSON
             raise ValueError(f"{path} is not a tokenizer saved by BPETokenizer.save (invalid JSON: {exc})") from None
         if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
             raise ValueError(
                 f"{path} is not a tokenizer saved by BPETokenizer.save (expected format {FORMAT_VERSION!r})"
             )
-        return cls([tuple(m) for m in payload["merges"]], payload["pattern"])
+        merges, pattern = payload.get("merges"), payload.get("pattern")
+        well_formed = isinstance(pattern, str) and isinstance(merges, list) and all(
+            isinstance(m, list) and len(m) == 2 and all(type(i) is int for i in m) for m in merges)
+        if not well_formed:
+            raise ValueError(f"{path} is not a tokenizer saved by BPETokenizer.save: its merges (pairs of ids) "
+                             f"or its pattern (a str) are missing or malformed")
+        try:
+            regex.compile(pattern)
+        except regex.error as exc:
+            raise ValueError(f"{path}: the saved pattern {pattern!r} is not a regular expression ({exc})") from None
+        return cls([tuple(m) for m in merges], pattern)
