@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-from .cache import cache_dir
+from .cache import CACHE_ENV_VAR, cache_dir
 
 __all__ = ["DataError", "DataFile", "REGISTRY", "DATASETS", "load", "path", "splits", "sha256_file", "char_data", "ENV_VAR"]
 
@@ -77,7 +77,13 @@ def sha256_file(file: Path) -> str:
 
 
 def _verified(file: Path, entry: DataFile, where: str) -> Path:
-    actual = sha256_file(file)
+    try:
+        actual = sha256_file(file)
+    except OSError as exc:
+        raise DataError(
+            f"{entry.name}: the copy in {where} ({file}) cannot be read ({exc.strerror or exc}). Fix its "
+            f"permissions, or point {ENV_VAR} at a readable mirror; the file comes from {entry.url}"
+        ) from None
     if actual != entry.sha256:
         raise DataError(
             f"{entry.name}: the copy in {where} ({file}) is corrupt: sha256 {actual} does not match the "
@@ -89,9 +95,16 @@ def _verified(file: Path, entry: DataFile, where: str) -> Path:
 
 def _download(entry: DataFile, target: Path) -> Path:
     """Download ``entry`` to ``target`` atomically, verifying its sha256 before it lands."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
+    except OSError as exc:
+        raise DataError(
+            f"{entry.name} is not in the mirror ({ENV_VAR}={os.environ.get(ENV_VAR, '<unset>')}), and the cache "
+            f"folder {target.parent} cannot be written ({exc.strerror or exc}) to download it from {entry.url}. "
+            f"Set {CACHE_ENV_VAR} to a writable folder, or {ENV_VAR} to a mirror holding {entry.name}"
+        ) from None
     digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
     try:
         try:
             with urllib.request.urlopen(entry.url, timeout=60) as response, os.fdopen(fd, "wb") as out:
@@ -134,6 +147,13 @@ def path(name: str) -> Path:
         )
     mirror = os.environ.get(ENV_VAR)
     if mirror:
+        if not Path(mirror).expanduser().is_dir():
+            what = "a file" if Path(mirror).expanduser().exists() else "missing"
+            raise DataError(
+                f"{ENV_VAR}={mirror} is {what}, not a folder: point it at the folder that holds the mirrored "
+                f"data (e.g. ../shared/data, with {name} inside), or unset it to use the cache and download "
+                f"{name} from {entry.url}"
+            )
         candidate = Path(mirror).expanduser() / name
         if candidate.is_file():
             return _verified(candidate, entry, f"the mirror {ENV_VAR}={mirror}")
@@ -264,6 +284,9 @@ def splits(name: str) -> tuple[str, ...]:
 
 
 def _dataset(name: str) -> Dataset:
+    if not isinstance(name, str):
+        raise DataError(f"a dataset name is a str, got {type(name).__name__} {name!r}: load one dataset at a "
+                        f"time, e.g. load('sst2', 'val') (datasets: {sorted(DATASETS)})")
     try:
         return DATASETS[name]
     except KeyError:

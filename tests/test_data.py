@@ -117,6 +117,7 @@ class _Server:
 
 
 def test_download_is_verified_cached_and_reused(tmp_path, monkeypatch):
+    (tmp_path / "empty-mirror").mkdir()
     monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "empty-mirror"))
     monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path / "cache"))
     served = tmp_path / "www"
@@ -183,3 +184,35 @@ def test_default_cache_dir_follows_xdg(monkeypatch, tmp_path):
     assert data._cache_dir() == tmp_path / "llmbook" / "data"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert data._cache_dir() == Path.home() / ".cache" / "llmbook" / "data"
+
+
+def test_unusable_mirror_cache_and_names_are_data_errors(isolated, monkeypatch, tmp_path):
+    """Each used to escape as a PermissionError, FileExistsError or TypeError, or fall back silently."""
+    mirror, _ = isolated
+    entry = _fake_entry(monkeypatch, "demo/x.txt", b"payload")
+    with pytest.raises(DataError, match=r"a dataset name is a str, got list \['sst2'\]"):
+        data.load(["sst2"])
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "nowhere"))
+    with pytest.raises(DataError, match=r"LLMBOOK_DATA_DIR=.*nowhere is missing, not a folder"):
+        data.path("demo/x.txt")
+    (tmp_path / "a-file").write_text("x")
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "a-file"))
+    with pytest.raises(DataError, match=r"is a file, not a folder"):
+        data.path("demo/x.txt")
+    monkeypatch.setenv(data.ENV_VAR, str(mirror))
+    (mirror / "demo").mkdir()
+    (mirror / "demo" / "x.txt").write_bytes(b"payload")
+    def unreadable(file):  # what reading a file without permission raises (root, as in CI, reads anything)
+        raise PermissionError(13, "Permission denied", str(file))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(data, "sha256_file", unreadable)
+        with pytest.raises(DataError, match=r"cannot be read \(Permission denied\).*example.invalid"):
+            data.path("demo/x.txt")
+    assert data.path("demo/x.txt") == mirror / "demo" / "x.txt"
+    (mirror / "demo" / "x.txt").unlink()
+    (tmp_path / "blocked").write_text("a file where the cache folder should be")
+    monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path / "blocked"))
+    with pytest.raises(DataError, match=rf"cannot be written .* from {entry.url}. Set LLMBOOK_CACHE_DIR"):
+        data.path("demo/x.txt")
+
