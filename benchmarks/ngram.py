@@ -15,7 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("LLMBOOK_DATA_DIR", str(ROOT.parent / "shared" / "data"))
+if not os.environ.get("LLMBOOK_DATA_DIR") and (ROOT.parent / "shared" / "data").is_dir():
+    os.environ["LLMBOOK_DATA_DIR"] = str(ROOT.parent / "shared" / "data")
 
 from llmbook import data  # noqa: E402
 from llmbook.ngram import BOS, EOS, NGramLM, word_tokens  # noqa: E402
