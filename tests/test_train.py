@@ -641,3 +641,33 @@ def test_resuming_with_a_changed_config_is_refused_or_said(shakespeare, tmp_path
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         same.load_checkpoint(str(tmp_path / "ckpt"))
+
+
+def test_cli_resumes_a_killed_run_and_checks_its_paths_first(tmp_path, monkeypatch):
+    """The command line had no periodic checkpoints and no --resume (a second run retrained from scratch
+    and overwrote the checkpoint), and found an unwritable --out only after training."""
+    from llmbook.train import trainer as trainer_module
+    from llmbook.train.cli import main
+
+    args = CLI_ARGS[:1] + ["6"] + CLI_ARGS[2:] + ["--checkpoint-interval", "2"]
+    whole = main(args + ["--checkpoint", str(tmp_path / "whole")])
+    train_step = trainer_module.Trainer.train_step
+
+    def dies_at_step_5(self):
+        if self.step == 4:
+            raise KeyboardInterrupt  # a kill after the checkpoint of step 4
+        return train_step(self)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer_module.Trainer, "train_step", dies_at_step_5)
+        with pytest.raises(KeyboardInterrupt):
+            main(args + ["--checkpoint", str(tmp_path / "killed")])
+    with pytest.raises(SystemExit):  # without --resume the saved run is never overwritten
+        main(args + ["--checkpoint", str(tmp_path / "killed")])
+    resumed = main(args + ["--checkpoint", str(tmp_path / "killed"), "--resume"])
+    for name in ("step", "lr", "train_loss", "eval_step", "val_loss"):
+        assert resumed["history"][name] == whole["history"][name], name
+    (tmp_path / "a-file").write_text("x")
+    for bad in (["--resume"], ["--out", str(tmp_path / "a-file" / "h.json")], ["--out", str(tmp_path)]):
+        with pytest.raises(SystemExit):
+            main(args[:-2] + bad)
