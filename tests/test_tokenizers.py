@@ -419,3 +419,21 @@ def test_lone_surrogates_and_malformed_saved_files_are_clear_errors(gpt2, tmp_pa
     (tmp_path / "binary.json").write_bytes(b"\xff\xfe")
     with pytest.raises(ValueError, match="invalid JSON"):
         BPETokenizer.load(tmp_path / "binary.json")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(st.characters(exclude_categories=["Cs"])), st.lists(st.integers(0, 60), max_size=8))
+@example("We're  here'll\n\n 12 345", [2, 3, 4, 4, 9])
+@example("a'r" + "e", [2])
+def test_encode_iterable_equals_encoding_the_whole_text(gpt2, text, cuts):
+    """Streaming pieces of a text (here cut at random places) gives the ids of the whole text."""
+    cuts = sorted(min(c, len(text)) for c in cuts)
+    pieces = [text[a:b] for a, b in zip([0] + cuts, cuts + [len(text)])]
+    assert list(gpt2.encode_iterable(iter(pieces))) == gpt2.encode_ordinary(text)
+
+
+def test_encode_iterable_streams_a_corpus_line_by_line(gpt2):
+    text = data.load("wikitext2", "val")[:200_000]
+    assert list(gpt2.encode_iterable(text.splitlines(keepends=True))) == gpt2.encode_ordinary(text)
+    with pytest.raises(TypeError, match="pieces of text"):
+        list(gpt2.encode_iterable([b"bytes"]))

@@ -23,7 +23,7 @@ import json
 import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Collection, Iterable, Sequence
+from typing import Collection, Iterable, Iterator, Sequence
 
 import regex
 
@@ -194,20 +194,41 @@ class ByteLevelBPE:
             raise TypeError(f"encode() takes a str, got {type(text).__name__}; decode bytes with .decode('utf-8') first")
         return self._encode_ordinary(text)
 
+    def _chunk_ids(self, chunk: str, text: str) -> list[int]:
+        """The ids of one pre-tokenizer chunk of ``text``, from the cache when it was seen before."""
+        ids = self._cache.get(chunk)
+        if ids is None:
+            ids = self.encode_chunk(utf8_chunk(chunk, text))
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[chunk] = ids
+        return ids
+
     def _encode_ordinary(self, text: str) -> list[int]:
-        out: list[int] = []
-        cache = self._cache
         chunks = self._split.findall(text)
         check_coverage(chunks, text, self.pattern)
-        for chunk in chunks:
-            ids = cache.get(chunk)
-            if ids is None:
-                ids = self.encode_chunk(utf8_chunk(chunk, text))
-                if len(cache) >= _CACHE_LIMIT:
-                    cache.clear()
-                cache[chunk] = ids
-            out.extend(ids)
-        return out
+        return [i for chunk in chunks for i in self._chunk_ids(chunk, text)]
+
+    def encode_iterable(self, pieces: Iterable[str]) -> Iterator[int]:
+        """The ids of ``encode_ordinary("".join(pieces))``, produced while ``pieces`` (parts of one text,
+        e.g. the lines of a file) stream in: memory holds one pre-tokenizer chunk, not the text.
+
+        The last two chunks of what has arrived may still change with the next piece: a word cut in two
+        grows, and ``'`` + ``r`` become the contraction ``'re`` when an ``e`` follows. So they wait;
+        every chunk before them is final (the pattern looks at most one chunk ahead). Special tokens are
+        never produced (ordinary text)."""
+        pending = ""
+        for piece in pieces:
+            if not isinstance(piece, str):
+                raise TypeError(f"encode_iterable takes pieces of text (str), got {type(piece).__name__}")
+            pending += piece
+            chunks = self._split.findall(pending)
+            check_coverage(chunks, pending, self.pattern)
+            for chunk in chunks[:-2]:
+                yield from self._chunk_ids(chunk, pending)
+            pending = "".join(chunks[-2:])
+        if pending:
+            yield from self._encode_ordinary(pending)
 
     def encode(self, text: str, *, allowed_special: Collection[str] | str = (),
                disallowed_special: Collection[str] | str = "all") -> list[int]:
