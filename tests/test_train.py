@@ -671,3 +671,53 @@ def test_cli_resumes_a_killed_run_and_checks_its_paths_first(tmp_path, monkeypat
     for bad in (["--resume"], ["--out", str(tmp_path / "a-file" / "h.json")], ["--out", str(tmp_path)]):
         with pytest.raises(SystemExit):
             main(args[:-2] + bad)
+
+
+def test_a_run_killed_again_and_again_even_inside_a_save_ends_as_the_uninterrupted_one(shakespeare,
+                                                                                      tmp_path, monkeypatch):
+    """Kills at random steps and between the two renames of a save (where nothing is cleaned up, as with
+    kill -9); each restart resumes from whatever is on disk. Weights and history end identical."""
+    import random
+
+    from llmbook.train import checkpoint as ckpt
+
+    options = dict(max_steps=14, log_interval=5, checkpoint_interval=2, eval_interval=4)
+    whole = _trainer(shakespeare, checkpoint_dir=str(tmp_path / "whole"), **options)
+    whole.train()
+    target, rng, kills = tmp_path / "run", random.Random(0), 0
+
+    def kill(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    while True:
+        trainer = _trainer(shakespeare, checkpoint_dir=str(target), **options)
+        try:
+            trainer.load_checkpoint(str(target))
+        except CheckpointError:
+            assert kills == 0, "after the first kill there is always a checkpoint to resume from"
+        if trainer.step == options["max_steps"] or kills == 6:
+            trainer.train()
+            break
+        with monkeypatch.context() as patch:
+            if kills % 2:  # inside a save: the old checkpoint moved aside, the new one complete, not in place
+                real_replace = os.replace
+
+                def replace_then_die(src, dst):
+                    if Path(dst) == target:
+                        raise KeyboardInterrupt
+                    return real_replace(src, dst)
+
+                patch.setattr(ckpt.os, "replace", replace_then_die)
+                patch.setattr(ckpt.shutil, "rmtree", lambda *a, **k: None)  # a killed process cleans nothing
+            else:  # at a random step
+                die_at, train_step = rng.randint(trainer.step + 1, options["max_steps"] - 1), trainer.train_step
+                patch.setattr(trainer, "train_step",
+                              lambda: kill() if trainer.step + 1 == die_at else train_step())
+            with pytest.raises(KeyboardInterrupt):
+                trainer.train()
+        kills += 1
+    assert kills == 6
+    for p, q in zip(trainer.model.parameters(), whole.model.parameters()):
+        assert torch.equal(p, q)
+    for name in ("step", "lr", "train_loss", "eval_step", "eval_train_loss", "val_loss"):
+        assert getattr(trainer.history, name) == getattr(whole.history, name), name
