@@ -812,3 +812,20 @@ def test_bad_labels_and_scores_are_errors_where_scikit_learn_raises_too():
     with pytest.raises(ValueError, match="NaN or infinity"):
         M.bootstrap_ci([1.0, nan])
     assert M.perplexity([1000.0]) == math.inf and M.perplexity([700.0]) == pytest.approx(math.exp(700))
+
+
+def test_ece_accepts_probability_rows_rounded_by_their_dtype():
+    """A bfloat16 softmax's rows sum to 1 only within its rounding (here 2e-3): they used to be refused."""
+    import torch
+
+    torch.manual_seed(0)
+    rows = torch.softmax(torch.randn(200, 10) * 2, dim=-1)
+    labels = torch.randint(0, 10, (200,)).numpy()
+    for low in (rows.to(torch.bfloat16), rows.to(torch.float16), rows.numpy().astype(np.float16)):
+        as_float = (low.float().numpy() if hasattr(low, "float") and callable(low.float) else low.astype(float))
+        bins = M.reliability_bins(as_float.max(axis=1), as_float.argmax(axis=1) == labels, 15)
+        filled = bins.counts > 0
+        expected = float(np.sum(bins.counts[filled] / 200 * np.abs(bins.accuracy - bins.confidence)[filled]))
+        assert M.expected_calibration_error(low, labels) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="pass them in that dtype"):  # float32 copies keep float32's tolerance
+        M.expected_calibration_error(rows.to(torch.bfloat16).float().numpy(), labels)

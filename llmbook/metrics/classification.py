@@ -265,8 +265,20 @@ class ReliabilityBins:
     confidence: np.ndarray  # (n_bins,)
 
 
+def _storage_eps(values: Any) -> float:
+    """The relative rounding of the dtype ``values`` are stored in (0 for float32/64 and plain lists)."""
+    name = str(getattr(values, "dtype", "")).replace("torch.", "")
+    return {"float16": 2.0**-11, "bfloat16": 2.0**-8}.get(name, 0.0)
+
+
 def _confidences(probabilities: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Top-label confidence and correctness from class probabilities ``(n, k)`` (or ``(n,)`` = P(class 1))."""
+    """Top-label confidence and correctness from class probabilities ``(n, k)`` (or ``(n,)`` = P(class 1)).
+
+    Each row must sum to 1 within the rounding of the dtype it came in: a float16 or bfloat16 softmax
+    (NumPy or torch) rounds every probability to 11 or 8 significant bits."""
+    eps = _storage_eps(probabilities)
+    if hasattr(probabilities, "detach"):  # a torch tensor: NumPy has no bfloat16
+        probabilities = probabilities.detach().float().cpu().numpy()
     probabilities, labels = np.asarray(probabilities, dtype=float), np.asarray(labels)
     if probabilities.ndim == 1:
         probabilities = np.stack([1 - probabilities, probabilities], axis=1)
@@ -283,8 +295,12 @@ def _confidences(probabilities: Any, labels: Any) -> tuple[np.ndarray, np.ndarra
     if labels.dtype.kind == "b" or not whole or np.any(labels < 0) or np.any(labels >= n_classes):
         raise ValueError(f"labels must be class indices 0 .. {n_classes - 1} (one per column of "
                          f"probabilities), got {np.unique(labels).tolist()[:10]}")
-    if np.any(probabilities < 0) or np.any(probabilities > 1) or not np.allclose(probabilities.sum(axis=1), 1, atol=1e-6):
-        raise ValueError("probabilities must lie in [0, 1] and each row must sum to 1: apply softmax to logits first")
+    tolerance = max(1e-6, probabilities.shape[1] * eps)  # k roundings of at most eps each
+    if np.any(probabilities < 0) or np.any(probabilities > 1) or not np.allclose(probabilities.sum(axis=1), 1,
+                                                                                  rtol=0, atol=tolerance):
+        raise ValueError("probabilities must lie in [0, 1] and each row must sum to 1: apply softmax to logits first "
+                         "(rows computed in float16 or bfloat16 may be off by their rounding: pass them in that "
+                         "dtype, not converted to float32)")
     return probabilities.max(axis=1), probabilities.argmax(axis=1) == labels
 
 
