@@ -147,14 +147,15 @@ def path(name: str) -> Path:
         )
     mirror = os.environ.get(ENV_VAR)
     if mirror:
-        if not Path(mirror).expanduser().is_dir():
-            what = "a file" if Path(mirror).expanduser().exists() else "missing"
+        root = Path(mirror).expanduser()
+        if not root.is_dir():
+            what = "a file" if root.exists() else "missing"
             raise DataError(
                 f"{ENV_VAR}={mirror} is {what}, not a folder: point it at the folder that holds the mirrored "
                 f"data (e.g. ../shared/data, with {name} inside), or unset it to use the cache and download "
                 f"{name} from {entry.url}"
             )
-        candidate = Path(mirror).expanduser() / name
+        candidate = root / name
         if candidate.is_file():
             return _verified(candidate, entry, f"the mirror {ENV_VAR}={mirror}")
     cached = _cache_dir() / name
