@@ -177,8 +177,10 @@ def _recovered(target: Path) -> Path:
     the target: the complete new one (its manifest is written last) if any, else the previous one."""
     if target.exists():
         return target
-    complete = [p for p in _temporaries(target) if (p / MANIFEST).is_file()]
-    complete += [p / target.name for p in _temporaries(target) if (p / target.name / MANIFEST).is_file()]
+    # a finished new copy (.tmp-*) holds the files itself; a previous one moved aside (.old-*) holds them
+    # in a folder named like the target
+    complete = [folder for p in _temporaries(target) for folder in (p, p / target.name)
+                if (folder / MANIFEST).is_file()]
     if not complete:
         return target
 
