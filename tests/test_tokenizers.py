@@ -199,9 +199,11 @@ def test_wordpiece_bad_input(tmp_path, wordpiece):
 # ------------------------------------------------------------------------------------------ BPE training
 
 
-def naive_bpe_merges(text: str, n_merges: int) -> list[tuple[int, int]]:
-    """BPE by the book: recount every pair of the whole corpus before each merge (slow, obviously right)."""
-    chunks = [list(c.encode("utf-8")) for c in regex.findall(GPT2_SPLIT_PATTERN, text)]
+def naive_bpe_merges(text: str | list[str], n_merges: int) -> list[tuple[int, int]]:
+    """BPE by the book: recount every pair of the whole corpus before each merge (slow, obviously right).
+    ``text`` may be a list of separate texts (no chunk crosses from one to the next)."""
+    texts = [text] if isinstance(text, str) else text
+    chunks = [list(c.encode("utf-8")) for t in texts for c in regex.findall(GPT2_SPLIT_PATTERN, t)]
     merges = []
     for new_id in range(256, 256 + n_merges):
         counts = Counter(p for chunk in chunks for p in zip(chunk, chunk[1:]))
@@ -437,3 +439,58 @@ def test_encode_iterable_streams_a_corpus_line_by_line(gpt2):
     assert list(gpt2.encode_iterable(text.splitlines(keepends=True))) == gpt2.encode_ordinary(text)
     with pytest.raises(TypeError, match="pieces of text"):
         list(gpt2.encode_iterable([b"bytes"]))
+
+
+SPECIALS = ["<|endoftext|>", "<|user|>", "<|assistant|>"]
+
+
+def test_bpe_training_never_splits_or_merges_special_tokens(tmp_path):
+    """BPE training had no special tokens: "<|endoftext|>" in the corpus was learnt as merges of its
+    characters, and a trained tokenizer could not encode it as one token."""
+    lines = data.load("tinyshakespeare", "val")[:6000].split("\n\n")
+    corpus = "".join(f"<|user|>{a}<|assistant|>{b}<|endoftext|>" for a, b in zip(lines[::2], lines[1::2]))
+    n_merges = 50
+    tok = BPETokenizer.train(corpus, 256 + n_merges + len(SPECIALS), special_tokens=SPECIALS)
+    # The merges are those of the texts between the special tokens, each text on its own.
+    between = regex.split("|".join(regex.escape(s) for s in SPECIALS), corpus)
+    assert tok.merges == naive_bpe_merges(between, n_merges)
+    plain = BPETokenizer.train(corpus, 256 + n_merges + len(SPECIALS))
+    assert any(b"endo" in plain.vocab[i] or b"<|" in plain.vocab[i] for i in range(256, len(plain)))
+    assert not any(b"endo" in tok.vocab[i] or b"<|" in tok.vocab[i] for i in range(256, 256 + n_merges))
+    # Ids follow the merges; encode refuses them in text by default, encodes each as one token if asked.
+    assert tok.special_tokens == {s: 256 + n_merges + k for k, s in enumerate(SPECIALS)}
+    assert tok.vocab_size == 256 + n_merges + len(SPECIALS)
+    sample = "<|user|>Who art thou?<|assistant|>A friend.<|endoftext|>"
+    with pytest.raises(ValueError, match="contains the special token"):
+        tok.encode(sample)
+    ids = tok.encode(sample, allowed_special="all")
+    assert [i for i in ids if i in tok.special_tokens.values()] == [tok.special_tokens[s] for s in ("<|user|>", "<|assistant|>", "<|endoftext|>")]
+    assert tok.decode(ids) == sample
+    assert not set(tok.encode_ordinary(sample)) & set(tok.special_tokens.values())
+    # Saved and loaded with its special tokens; files saved before special tokens existed still load.
+    loaded = BPETokenizer.load(tok.save(tmp_path / "chat.json"))
+    assert loaded.special_tokens == tok.special_tokens
+    assert loaded.encode(sample, allowed_special="all") == ids
+    old = json.loads((tmp_path / "chat.json").read_text())
+    del old["special_tokens"]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert BPETokenizer.load(tmp_path / "old.json").special_tokens == {}
+
+
+def test_special_token_checks_and_a_special_token_that_is_also_ordinary_text():
+    with pytest.raises(ValueError, match=r"vocab_size >= 259"):
+        BPETokenizer.train("abc", 258, special_tokens=SPECIALS)
+    for bad, match in ((["<s>", "<s>"], "more than once"), ([""], "non-empty str"), ([3], "non-empty str"),
+                       (["a\ud800"], "lone surrogate")):
+        with pytest.raises(ValueError, match=match):
+            BPETokenizer.train("abc abc", 260, special_tokens=bad)
+    with pytest.raises(TypeError, match=r"write \['<s>'\]"):
+        BPETokenizer(special_tokens="<s>")
+    # Training cuts a special token's string out of the text: nothing is learnt from it.
+    with pytest.warns(UserWarning, match="no pair left to merge after 0 merges"):
+        assert BPETokenizer.train("ab ab ab ab", 256 + 1 + 1, special_tokens=["ab"]).merges == []
+    # "ab" is a special token and also a token merged from text: ordinary text gets the merged token.
+    tok = BPETokenizer(BPETokenizer.train("ab ab ab ab", 257).merges, special_tokens=["ab"])
+    assert tok.merges == [(97, 98)] and tok.special_tokens == {"ab": 257}
+    assert tok.encode_ordinary("ab") == [256] and tok.encode("ab", allowed_special="all") == [257]
+    assert tok.decode([256]) == tok.decode([257]) == "ab"

@@ -138,7 +138,10 @@ class ByteLevelBPE:
         self.merges: list[tuple[int, int]] = [tuple(m) for m in merges]
         self.pattern = pattern
         self.special_tokens: dict[str, int] = dict(special_tokens or {})
-        ids_of_bytes = {token: i for i, token in self.vocab.items()}
+        # A special token's bytes may equal an ordinary token's ("<s>" could also be merged from text):
+        # merges and byte lookups must find the ordinary one, so special ids are left out here.
+        special_ids = set(self.special_tokens.values())
+        ids_of_bytes = {token: i for i, token in self.vocab.items() if i not in special_ids}
         missing = [b for b in range(256) if bytes([b]) not in ids_of_bytes]
         if missing:
             raise ValueError(
@@ -289,15 +292,33 @@ class ByteLevelBPE:
         return self.decode_bytes([token_id])
 
 
+def check_special_tokens(special_tokens: Sequence[str]) -> list[str]:
+    """``special_tokens`` as a list after checking each is a distinct, non-empty, encodable string."""
+    if isinstance(special_tokens, str):
+        raise TypeError(f"special_tokens is a list of strings; got the string {special_tokens!r} "
+                        f"(write [{special_tokens!r}])")
+    special_tokens = list(special_tokens)
+    for s in special_tokens:
+        if not isinstance(s, str) or not s:
+            raise ValueError(f"a special token must be a non-empty str, got {s!r}")
+        utf8_chunk(s, s)  # a lone surrogate has no bytes to stand for
+    repeated = sorted({s for s in special_tokens if special_tokens.count(s) > 1})
+    if repeated:
+        raise ValueError(f"special tokens {repeated} are listed more than once")
+    return special_tokens
+
+
 class BPETokenizer(ByteLevelBPE):
-    """Byte-level BPE with ids ``0..255`` for the bytes and ``256 + i`` for the token made by merge ``i``.
+    """Byte-level BPE with ids ``0..255`` for the bytes, ``256 + i`` for the token made by merge ``i``
+    and, after the merges, one id for each special token, in the order given.
 
     >>> tok = BPETokenizer.train("low lower lowest " * 50, vocab_size=260)
     >>> tok.decode(tok.encode("lowest")) == "lowest"
     True
     """
 
-    def __init__(self, merges: Sequence[tuple[int, int]] = (), pattern: str = GPT2_SPLIT_PATTERN):
+    def __init__(self, merges: Sequence[tuple[int, int]] = (), pattern: str = GPT2_SPLIT_PATTERN,
+                 special_tokens: Sequence[str] = ()):
         vocab = {i: bytes([i]) for i in range(256)}
         for i, (a, b) in enumerate(merges):
             if a not in vocab or b not in vocab:
@@ -305,13 +326,16 @@ class BPETokenizer(ByteLevelBPE):
                     f"merge {i} {(a, b)} refers to a token that does not exist yet (ids must be < {256 + i})"
                 )
             vocab[256 + i] = vocab[a] + vocab[b]
-        super().__init__(vocab, merges, pattern)
+        special_ids = {s: len(vocab) + k for k, s in enumerate(check_special_tokens(special_tokens))}
+        vocab.update({i: s.encode("utf-8") for s, i in special_ids.items()})
+        super().__init__(vocab, merges, pattern, special_ids)
 
     @classmethod
     def train(
-        cls, text: str, vocab_size: int, pattern: str = GPT2_SPLIT_PATTERN, verbose: bool = False
+        cls, text: str, vocab_size: int, pattern: str = GPT2_SPLIT_PATTERN, verbose: bool = False,
+        special_tokens: Sequence[str] = (),
     ) -> "BPETokenizer":
-        """Learn ``vocab_size - 256`` merges from ``text``.
+        """Learn ``vocab_size - 256 - len(special_tokens)`` merges from ``text``.
 
         Pair counts are kept up to date *incrementally*: a merge only touches the chunks that contain the
         merged pair, so training costs about the number of affected chunks per merge, not a recount of the
@@ -323,13 +347,19 @@ class BPETokenizer(ByteLevelBPE):
             vocab_size: the final number of tokens, at least 256 (the byte alphabet).
             pattern: the pre-tokenizer's regular expression.
             verbose: print each merge.
+            special_tokens: control strings (``"<|endoftext|>"``, chat turn markers) that get one token
+                each, counted in ``vocab_size``, with the ids after the merges. Where they occur in
+                ``text`` they are cut out before counting: a special token is never split into pieces
+                nor merged with its neighbours, and no merge is learnt from its characters.
         """
         if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
             raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__} {vocab_size!r}")
-        if vocab_size < 256:
+        special_tokens = check_special_tokens(special_tokens)
+        if vocab_size < 256 + len(special_tokens):
             raise ValueError(
-                f"vocab_size={vocab_size} is below the byte alphabet: a byte-level BPE has 256 byte tokens "
-                f"before any merge, so use vocab_size >= 256 (256 + the number of merges)"
+                f"vocab_size={vocab_size} is below the byte alphabet and the {len(special_tokens)} special "
+                f"tokens: a byte-level BPE has 256 byte tokens before any merge, so use vocab_size >= "
+                f"{256 + len(special_tokens)} (256 + the number of merges + the number of special tokens)"
             )
         if not isinstance(text, str):
             raise TypeError(f"train() takes the corpus as a str, got {type(text).__name__}")
@@ -337,7 +367,12 @@ class BPETokenizer(ByteLevelBPE):
             raise ValueError("empty training corpus: BPE learns its merges from text, pass a non-empty string")
 
         # Distinct chunks ("words") and how often each occurs: merges never cross a chunk.
-        chunk_freq = Counter(pretokenize(text, pattern))
+        # Special tokens are taken out of the text first; the ordinary text between them is pre-tokenized.
+        parts = [text]
+        if special_tokens:
+            by_length = sorted(special_tokens, key=len, reverse=True)  # "<|a|>x" before "<|a|>"
+            parts = regex.split("|".join(regex.escape(s) for s in by_length), text)
+        chunk_freq = Counter(chunk for part in parts for chunk in pretokenize(part, pattern))
         words: list[list[int]] = [list(utf8_chunk(chunk, text)) for chunk in chunk_freq]
         freqs: list[int] = list(chunk_freq.values())
 
@@ -352,7 +387,7 @@ class BPETokenizer(ByteLevelBPE):
         heapq.heapify(heap)
 
         merges: list[tuple[int, int]] = []
-        for new_id in range(256, vocab_size):
+        for new_id in range(256, vocab_size - len(special_tokens)):
             best = None
             while heap:
                 neg, pair = heapq.heappop(heap)
@@ -362,7 +397,8 @@ class BPETokenizer(ByteLevelBPE):
             if best is None:
                 warnings.warn(
                     f"the training text has no pair left to merge after {len(merges)} merges: the vocabulary has "
-                    f"{256 + len(merges)} tokens, not the {vocab_size} asked for (train on more text)",
+                    f"{256 + len(merges) + len(special_tokens)} tokens, not the {vocab_size} asked for "
+                    f"(train on more text)",
                     stacklevel=2,
                 )
                 break
@@ -390,12 +426,15 @@ class BPETokenizer(ByteLevelBPE):
                     heapq.heappush(heap, (-c, pair))
                 else:
                     del counts[pair]
-        return cls(merges, pattern)
+        return cls(merges, pattern, special_tokens)
 
     def save(self, path: str | Path) -> Path:
-        """Write the merges and the pattern to ``path`` as JSON; :meth:`load` reads it back."""
+        """Write the merges, the pattern and the special tokens to ``path`` as JSON; :meth:`load` reads
+        it back."""
         path = Path(path)
-        payload = {"format": FORMAT_VERSION, "pattern": self.pattern, "merges": [list(m) for m in self.merges]}
+        specials = sorted(self.special_tokens, key=self.special_tokens.__getitem__)
+        payload = {"format": FORMAT_VERSION, "pattern": self.pattern, "merges": [list(m) for m in self.merges],
+                   "special_tokens": specials}
         path.write_text(json.dumps(payload), encoding="utf-8")
         return path
 
@@ -412,13 +451,15 @@ class BPETokenizer(ByteLevelBPE):
                 f"{path} is not a tokenizer saved by BPETokenizer.save (expected format {FORMAT_VERSION!r})"
             )
         merges, pattern = payload.get("merges"), payload.get("pattern")
+        specials = payload.get("special_tokens", [])  # files written before special tokens have none
         well_formed = isinstance(pattern, str) and isinstance(merges, list) and all(
-            isinstance(m, list) and len(m) == 2 and all(type(i) is int for i in m) for m in merges)
+            isinstance(m, list) and len(m) == 2 and all(type(i) is int for i in m) for m in merges
+        ) and isinstance(specials, list) and all(isinstance(t, str) for t in specials)
         if not well_formed:
-            raise ValueError(f"{path} is not a tokenizer saved by BPETokenizer.save: its merges (pairs of ids) "
-                             f"or its pattern (a str) are missing or malformed")
+            raise ValueError(f"{path} is not a tokenizer saved by BPETokenizer.save: its merges (pairs of ids), "
+                             f"its pattern (a str) or its special tokens (strs) are missing or malformed")
         try:
             regex.compile(pattern)
         except regex.error as exc:
             raise ValueError(f"{path}: the saved pattern {pattern!r} is not a regular expression ({exc})") from None
-        return cls([tuple(m) for m in merges], pattern)
+        return cls([tuple(m) for m in merges], pattern, specials)
