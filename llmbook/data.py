@@ -137,6 +137,9 @@ def path(name: str) -> Path:
     ``name`` is the file's path relative to the data root, as in ``MANIFEST.tsv``
     (e.g. ``"tinyshakespeare/input.txt"``).
     """
+    if not isinstance(name, str):
+        raise DataError(f"a data file name is a str such as 'tinyshakespeare/input.txt', got "
+                        f"{type(name).__name__} {name!r}: ask for one file at a time")
     entry = REGISTRY.get(name)
     if entry is None:
         close = sorted(k for k in REGISTRY if name.split("/")[0] in k)[:5]

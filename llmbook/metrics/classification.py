@@ -185,8 +185,9 @@ def _binary_scores(y_true: Any, scores: Any, pos_label: Any) -> tuple[np.ndarray
     if not np.all(np.isfinite(scores)):
         raise ValueError("scores contain NaN or infinity: pass finite scores (probabilities or logits)")
     present = np.unique(y_true).tolist()
-    if len(present) > 2:
-        raise ValueError(f"ROC and PR curves need binary labels, got {present}: use one class vs rest")
+    if len(present) > 2 and pos_label is None:  # with pos_label: that class against the rest, as sklearn
+        raise ValueError(f"ROC and PR curves need binary labels, got {present}: score one class against "
+                         f"the rest with pos_label=...")
     if pos_label is None:  # scikit-learn's rule: only labels {0, 1} or {-1, 1} say which class is positive
         if not (set(present) <= {0, 1} or set(present) <= {-1, 1}):
             raise ValueError(f"y_true's labels are {present}: say which one is the positive class with "
