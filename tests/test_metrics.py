@@ -591,7 +591,7 @@ def test_bad_input_rouge_qa_classification():
         M.roc_auc([0, 1], [[0.1, 0.9], [0.8, 0.2]])
     with pytest.raises(ValueError, match="NaN or infinity"):
         M.roc_auc([0, 1], [0.1, float("nan")])
-    with pytest.raises(ValueError, match="one class vs rest"):
+    with pytest.raises(ValueError, match="one class against the rest with pos_label"):
         M.roc_auc([0, 1, 2], [0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match="at least one positive"):
         M.pr_curve([0, 0], [0.1, 0.2])
