@@ -1,4 +1,5 @@
-"""The training loop: one readable ``Trainer`` for a causal language model.
+"""The training loop: one readable ``Trainer`` for a language model (causal; masked or span corruption
+with an ``objective``).
 
 Each optimizer step:
 
@@ -140,7 +141,8 @@ class History:
 
 
 class Trainer:
-    """Train ``model`` (``forward(idx, targets) -> (logits, loss)``) on a stream of token ids.
+    """Train ``model`` (``forward(idx, targets) -> (logits, loss)``, or any model with an ``objective``)
+    on a stream of token ids.
 
     >>> trainer = Trainer(model, train_ids, val_ids, TrainConfig(max_steps=500, progress=False))
     >>> history = trainer.train()                    # or trainer.train(until_step=200), then more later
@@ -155,6 +157,12 @@ class Trainer:
         sample_fn: ``sample_fn(model) -> str`` called every ``sample_interval`` steps (text goes to the history).
         callbacks: each called as ``callback(trainer, record)`` after every evaluation, with
             ``record = {"step", "train_loss", "val_loss"}``.
+        objective: what to learn from each batch of windows ``x``, ``y = x`` shifted by one, both
+            ``(batch, block_size)``: ``objective(model, x, y, generator) -> loss``. ``None`` is the
+            causal LM's next-token loss ``model(x, y)[1]``. Masked LM and span corruption
+            (:mod:`llmbook.objectives`) corrupt ``x`` with ``generator``, the trainer's seeded batch
+            generator in training and a fixed one in evaluation, so that evaluation always sees the
+            same corruption and a resumed run continues exactly.
 
     Early stopping watches ``record[trainer.monitored]``: ``"val_loss"``, or ``"train_loss"`` when
     ``val_data`` is ``None``. ``best_loss`` and ``best_step`` are its best value and when it was seen;
@@ -171,6 +179,7 @@ class Trainer:
         device: torch.device | str | None = None,
         sample_fn: Callable[[nn.Module], str] | None = None,
         callbacks: tuple[Callable[["Trainer", dict], Any], ...] | list = (),
+        objective: Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     ):
         self.config = config = config or TrainConfig()
         self.dist = DistInfo.from_env()
@@ -206,6 +215,7 @@ class Trainer:
                                            enabled=config.precision == "fp16-mixed")
         self.generator = torch.Generator().manual_seed(config.seed)
         self.sample_fn, self.callbacks = sample_fn, list(callbacks)
+        self.objective = objective
         self.step = 0
         self.history = History()
         self.monitored = "val_loss" if val_data is not None else "train_loss"  # what early stopping watches
@@ -228,6 +238,12 @@ class Trainer:
         return get_batch(data, self.config.block_size, batch_size, generator, device=self.device,
                          rank=self.dist.rank, world_size=self.dist.world_size)
 
+    def _loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The loss of one batch of windows: the model's next-token loss, or the objective's."""
+        if self.objective is None:
+            return model(x, y)[1]
+        return self.objective(model, x, y, generator)
+
     def train_step(self) -> torch.Tensor:
         """One optimizer step (all micro-batches); returns this process's mean loss (a detached tensor)."""
         cfg = self.config
@@ -239,7 +255,7 @@ class Trainer:
             sync = nullcontext() if (last or not self.dist.enabled) else self._step_model.no_sync()
             with sync:
                 with self.autocast():
-                    _, loss = self._step_model(x, y)
+                    loss = self._loss(self._step_model, x, y, self.generator)
                 loss = loss / cfg.grad_accum_steps
                 self.scaler.scale(loss).backward()
             loss_sum += loss.detach().float()
@@ -265,7 +281,7 @@ class Trainer:
         for _ in range(n_batches):
             x, y = self._batch(data, cfg.eval_batch_size or cfg.batch_size, generator)
             with self.autocast():
-                _, loss = self.model(x, y)
+                loss = self._loss(self.model, x, y, generator)
             total += loss.float()
         self.model.train(was_training)
         return all_reduce_mean(total / n_batches).item()

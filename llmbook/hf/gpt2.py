@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import torch
 
-from .models.gpt import GPT, GPTConfig
+from ..models.gpt import GPT, GPTConfig
+from ._common import float_cpu_state, load_tensors
 
 __all__ = ["to_hf_gpt2", "from_hf_gpt2", "hf_gpt2_config"]
 
@@ -46,18 +47,6 @@ def _weight_map(config: GPTConfig) -> list[tuple[tuple[str, ...], str, bool]]:
             for ours, theirs in (("attn.out_proj", "attn.c_proj"), ("ff.fc1", "mlp.c_fc"), ("ff.fc2", "mlp.c_proj")):
                 table.append(((f"{o}{ours}.{p}",), f"{h}{theirs}.{p}", p == "weight"))
     return table
-
-
-def _float_cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().float().cpu() for k, v in module.state_dict().items()}
-
-
-@torch.no_grad()
-def _load(module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
-    """Copy ``tensors`` into ``module``'s parameters of the same names (shapes must agree)."""
-    own = module.state_dict()
-    for name, tensor in tensors.items():
-        own[name].copy_(tensor)
 
 
 def hf_gpt2_config(config: GPTConfig):
@@ -98,12 +87,12 @@ def to_hf_gpt2(model: GPT, attn_implementation: str = "sdpa"):
     hf_config = hf_gpt2_config(model.config)
     hf_config._attn_implementation = attn_implementation  # "sdpa" (fused kernel) or "eager"
     hf = GPT2LMHeadModel(hf_config)
-    ours = _float_cpu_state(model)
+    ours = float_cpu_state(model)
     theirs = {}
     for names, name, transposed in _weight_map(model.config):
         tensor = torch.cat([ours[n] for n in names])
         theirs[name] = tensor.t() if transposed else tensor
-    _load(hf, theirs)
+    load_tensors(hf, theirs)
     hf.tie_weights()
     hf.train(model.training)
     return hf
@@ -133,7 +122,7 @@ def from_hf_gpt2(hf_model) -> GPT:
                        n_embd=cfg.n_embd, dropout=float(max(pdrops)), bias=True,
                        tie_weights=bool(getattr(cfg, "tie_word_embeddings", True)))
     model = GPT(config)
-    theirs = _float_cpu_state(hf_model)
+    theirs = float_cpu_state(hf_model)
     if config.tie_weights and not torch.equal(theirs.get("lm_head.weight", theirs["transformer.wte.weight"]),
                                               theirs["transformer.wte.weight"]):
         raise ValueError("this GPT-2's config ties lm_head to the token embedding, but their weights differ")
@@ -141,6 +130,6 @@ def from_hf_gpt2(hf_model) -> GPT:
     for names, name, transposed in _weight_map(config):
         tensor = theirs[name].t() if transposed else theirs[name]
         ours.update(zip(names, tensor.chunk(len(names))))
-    _load(model, ours)
+    load_tensors(model, ours)
     model.train(hf_model.training)
     return model

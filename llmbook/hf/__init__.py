@@ -1,0 +1,10 @@
+"""Conversions between ``llmbook.models`` and Hugging Face ``transformers``, one module per family.
+
+Each conversion reads one weight table in both directions, so export and import cannot drift apart,
+and each is tested by giving the same outputs as the Hugging Face model.
+
+* :mod:`.gpt2`: :class:`~llmbook.models.GPT` <-> ``GPT2LMHeadModel``.
+"""
+from .gpt2 import from_hf_gpt2, hf_gpt2_config, to_hf_gpt2
+
+__all__ = ["to_hf_gpt2", "from_hf_gpt2", "hf_gpt2_config"]
