@@ -325,8 +325,8 @@ def test_an_integer_answer_must_be_a_whole_number(capsys):
     assert exercises.check("03.2", 4 * (512 * 512 + 512) + 0.7) is False
     assert exercises.check("03.2", 4 * (512 * 512 + 512)) is True
     n = math.ceil(1.96**2 * 0.65 * 0.35 / 0.02**2)
-    assert exercises.check("06.2", n + 0.99) is False and exercises.check("06.2", n) is True
-    assert exercises.check("06.3", (0.9, 1.9)) is False
+    assert exercises.check("07.2", n + 0.99) is False and exercises.check("07.2", n) is True
+    assert exercises.check("07.3", (0.9, 1.9)) is False
     assert integer(1e6) == 1_000_000
     for wrong in (True, "3", 2.5, float("nan"), np.float32(0.5), None):
         with pytest.raises(ValueError, match="whole number"):

@@ -754,27 +754,27 @@ def test_strided_perplexity_bad_input(tiny_gpt2):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Chapter 5's exercise checkers accept the right answers and reject wrong ones
+# Chapter 6's exercise checkers accept the right answers and reject wrong ones
 # ----------------------------------------------------------------------------------------------------------
 def test_chapter_5_exercise_checkers():
     from llmbook.book.exercises import check
 
-    assert check("05.1", 20 ** 1.2) and not check("05.1", 20.0)
+    assert check("06.1", 20 ** 1.2) and not check("06.1", 20.0)
     rows = data.load("multi30k", "test")
     copy = sacrebleu.corpus_bleu([r["de"] for r in rows], [[r["en"] for r in rows]]).score  # the reference library
-    assert check("05.2", copy) and not check("05.2", copy + 0.01)
+    assert check("06.2", copy) and not check("06.2", copy + 0.01)
     items = [r for r in data.load("squad", "val") if not r["is_impossible"]]
     predictions = [" ".join(r["context"].split()[:3]) for r in items]
     em = 100 * np.mean([official_metric_max_over_ground_truths(official_exact_match_score, p, r["answers"]) for p, r in zip(predictions, items)])
     f1 = 100 * np.mean([official_metric_max_over_ground_truths(official_f1_score, p, r["answers"]) for p, r in zip(predictions, items)])
-    assert check("05.3", (em, f1)) and not check("05.3", (f1, em)) and not check("05.3", "no")
+    assert check("06.3", (em, f1)) and not check("06.3", (f1, em)) and not check("06.3", "no")
     val = data.load("sst2", "val")
     majority = Counter(r["label"] for r in data.load("sst2", "train")).most_common(1)[0][0]
     correct = np.array([r["label"] == majority for r in val], dtype=float)
     from scipy import stats
 
     ci = stats.bootstrap((correct,), np.mean, n_resamples=1000, method="percentile", rng=np.random.default_rng(0)).confidence_interval
-    assert check("05.4", (ci.low, ci.high)) and not check("05.4", (ci.low, ci.high + 0.01))
+    assert check("06.4", (ci.low, ci.high)) and not check("06.4", (ci.low, ci.high + 0.01))
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")  # scikit-learn's own

@@ -7,7 +7,7 @@ Everything the evaluation code asks of a model goes through one forward pass,
 * :func:`loglikelihoods` scores ``(context, continuation)`` string pairs the way lm-evaluation-harness
   does (its ``loglikelihood`` request): the summed log-probability of the continuation's tokens,
   :math:`\\log p(c \\mid x) = \\sum_t \\log p(c_t \\mid x, c_{<t})`. It is what multiple-choice
-  scoring (:mod:`llmbook.evaluate.scoring`) and the bias probe of chapter 6 run on.
+  scoring (:mod:`llmbook.evaluate.scoring`) and the bias probe of chapter 7 run on.
 * :func:`llmbook.evaluate.strided_perplexity` scores a long text with a sliding window.
 
 A model may be a Hugging Face causal LM (output with ``.logits``), an ``llmbook`` model (a tuple
