@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import torch
 
+from .bert import BERT, BERTConfig, BertForPreTraining, mean_pool
 from .gpt import GPT, GPTConfig
 from .mlp_lm import MLPLM, MLPLMConfig
 from .rnn_lm import RNNLM, RNNLMConfig
 
-MODELS: dict[type, type[torch.nn.Module]] = {GPTConfig: GPT, MLPLMConfig: MLPLM, RNNLMConfig: RNNLM}
+MODELS: dict[type, type[torch.nn.Module]] = {GPTConfig: GPT, MLPLMConfig: MLPLM, RNNLMConfig: RNNLM,
+                                             BERTConfig: BERT}
 
 
-def build(config: GPTConfig | MLPLMConfig | RNNLMConfig) -> torch.nn.Module:
+def build(config: GPTConfig | MLPLMConfig | RNNLMConfig | BERTConfig) -> torch.nn.Module:
     """The model that ``config`` describes: ``GPT(config)`` for a ``GPTConfig``, and so on."""
     if type(config) not in MODELS:
         raise TypeError(f"no model for a {type(config).__name__}: give one of "

@@ -15,14 +15,15 @@ def _shape_and_dtype(ids: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name} must hold integer token ids, got dtype {ids.dtype}")
 
 
-def check_token_ids(idx: torch.Tensor, vocab_size: int) -> None:
-    """Refuse what is not a ``(batch, seq)`` integer tensor of ids in ``[0, vocab_size)``."""
-    _shape_and_dtype(idx, "idx")
+def check_token_ids(idx: torch.Tensor, vocab_size: int, name: str = "idx") -> None:
+    """Refuse what is not a ``(batch, seq)`` integer tensor of ids in ``[0, vocab_size)``; errors call
+    it ``name``."""
+    _shape_and_dtype(idx, name)
     if torch.compiler.is_compiling():
         return  # the range check reads the values: no data-dependent branch in a compiled graph
     if idx.numel() and bool(((idx < 0) | (idx >= vocab_size)).any()):
         raise ValueError(
-            f"token ids must be in [0, vocab_size={vocab_size}), got min {int(idx.min())} and max "
+            f"{name}: token ids must be in [0, vocab_size={vocab_size}), got min {int(idx.min())} and max "
             f"{int(idx.max())}; was the text encoded with the tokenizer this model was trained with?"
         )
 
