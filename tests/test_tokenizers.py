@@ -12,6 +12,7 @@ import warnings
 from collections import Counter
 
 import pytest
+import torch
 import regex
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -23,6 +24,7 @@ from llmbook.tokenizers import (
     ByteLevelBPE,
     CharTokenizer,
     GPT2Tokenizer,
+    TrimmedVocabulary,
     WordPieceTokenizer,
     basic_tokenize,
     bytes_to_unicode,
@@ -494,3 +496,24 @@ def test_special_token_checks_and_a_special_token_that_is_also_ordinary_text():
     assert tok.merges == [(97, 98)] and tok.special_tokens == {"ab": 257}
     assert tok.encode_ordinary("ab") == [256] and tok.encode("ab", allowed_special="all") == [257]
     assert tok.decode([256]) == tok.decode([257]) == "ab"
+
+
+def test_trimmed_vocabulary_renumbers_a_corpus_and_maps_back(wordpiece):
+    sentences = [row["sentence"] for row in data.load("sst2", "val")[:200]]
+    ids = [wordpiece.encode(s) for s in sentences]
+    unk = wordpiece.unk_id
+    trim = TrimmedVocabulary.from_corpus(ids[:150], wordpiece.vocab_size, always=[101, 102, 103], unk_id=unk)
+    assert len(trim) == len({i for seq in ids[:150] for i in seq} | {101, 102, 103, unk}) < 3000
+    for seq in ids[:150]:  # seen text: the round trip is exact
+        assert trim.to_big(trim.to_small(seq)).tolist() == seq
+    unseen = [i for seq in ids[150:] for i in seq]
+    mapped = trim.to_big(trim.to_small(unseen)).tolist()
+    assert all(m == i or m == unk for m, i in zip(mapped, unseen)) and unk in mapped
+    assert trim.to_small(torch.tensor([[101, 102]])).shape == (1, 2)
+    strict = TrimmedVocabulary([5, 6], vocab_size=10)
+    with pytest.raises(ValueError, match="not in the trimmed vocabulary and there is no unk_id"):
+        strict.to_small([7])
+    with pytest.raises(ValueError, match=r"must be in \[0, 10\)"):
+        strict.to_small([10])
+    with pytest.raises(ValueError, match=r"trimmed ids must be in \[0, 2\)"):
+        strict.to_big([2])
