@@ -31,8 +31,13 @@ def scaled_dot_product_attention(
     mask: torch.Tensor | None = None,
     dropout_p: float = 0.0,
     return_weights: bool = False,
+    bias: torch.Tensor | None = None,
+    scale: float | None = None,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Attention(Q, K, V) = softmax(Q Kᵀ / √d_k) V, written out step by step (the readable reference).
+
+    With ``bias`` and ``scale`` it is softmax(scale · Q Kᵀ + bias) V: T5 adds a learned relative-position
+    bias to the scores and does not divide them by √d_k (``scale=1.0``).
 
     Args:
         q: queries ``(..., seq_q, d_k)``.
@@ -43,6 +48,9 @@ def scaled_dot_product_attention(
             keys are all masked gets an output of zeros, as in PyTorch, instead of NaN.
         dropout_p: dropout probability applied to the attention weights (use 0 at evaluation).
         return_weights: also return the attention weights ``(..., seq_q, seq_k)``.
+        bias: optional float tensor broadcastable to ``(..., seq_q, seq_k)``, added to the scores before
+            the mask and the softmax (e.g. :class:`~llmbook.nn.RelativePositionBias`).
+        scale: the factor of the scores; None means 1/√d_k.
 
     Returns:
         ``(..., seq_q, d_v)``, or ``(output, weights)`` if ``return_weights``.
@@ -56,7 +64,12 @@ def scaled_dot_product_attention(
             f"keys and values must have the same number of positions (dim -2): k has shape {_shape(k)}, v has shape {_shape(v)}"
         )
     d_k = q.shape[-1]
-    scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)  # (..., seq_q, seq_k)
+    if scale is None:
+        scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)  # (..., seq_q, seq_k)
+    else:
+        scores = (q @ k.transpose(-2, -1)) * scale
+    if bias is not None:
+        scores = scores + _check_float_bias(bias, tuple(scores.shape), "bias")
     if mask is not None:
         mask = _check_bool_mask(mask, tuple(scores.shape), "mask")
         # A masked score becomes -inf, so its softmax weight is exactly 0.
@@ -89,6 +102,25 @@ def _check_bool_mask(mask: torch.Tensor, target: tuple[int, ...], name: str) -> 
             "(…, seq_q, seq_k)"
         )
     return mask
+
+
+def _check_float_bias(bias: torch.Tensor, target: tuple[int, ...], name: str) -> torch.Tensor:
+    """Check that ``bias`` is a floating-point tensor broadcastable to ``target``; return it unchanged."""
+    if not isinstance(bias, torch.Tensor) or not bias.dtype.is_floating_point:
+        got = bias.dtype if isinstance(bias, torch.Tensor) else type(bias).__name__
+        raise TypeError(f"{name} must be a floating-point tensor added to the attention scores, got {got}; "
+                        "a boolean tensor is a mask: pass it as the mask instead")
+    try:
+        torch.broadcast_shapes(tuple(bias.shape), target)
+        broadcastable = bias.dim() <= len(target)
+    except RuntimeError:
+        broadcastable = False
+    if not broadcastable:
+        raise ValueError(
+            f"{name} of shape {_shape(bias)} cannot be broadcast to the attention scores of shape {target} "
+            "(…, seq_q, seq_k)"
+        )
+    return bias
 
 
 def causal_mask(seq_q: int, seq_k: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
@@ -202,33 +234,46 @@ def _layer_slot(kv_cache: KVCache | LayerKVCache | None) -> LayerKVCache | None:
 class MultiHeadAttention(nn.Module):
     """Multi-head attention: MultiHead(Q, K, V) = Concat(head_1, …, head_h) Wᴼ, head_i = Attention(Q W_iᵠ, K W_iᴷ, V W_iⱽ).
 
-    The h heads are computed at once by one ``d_model → d_model`` projection each for queries, keys and
-    values (``q_proj``, ``k_proj``, ``v_proj``), reshaped to ``(batch, heads, seq, head_dim)``;
-    ``out_proj`` mixes the concatenated heads.
+    The h heads are computed at once by one ``d_model → n_heads · head_dim`` projection each for queries,
+    keys and values (``q_proj``, ``k_proj``, ``v_proj``), reshaped to ``(batch, heads, seq, head_dim)``;
+    ``out_proj`` (``n_heads · head_dim → d_model``) mixes the concatenated heads.
 
     Args:
-        d_model: model width; must be divisible by ``n_heads``.
-        n_heads: number of heads; ``head_dim = d_model // n_heads``.
+        d_model: model width; must be divisible by ``n_heads`` unless ``head_dim`` is given.
+        n_heads: number of heads.
         dropout: dropout on the attention weights, in training mode only.
         bias: whether the four projections have biases.
+        head_dim: width of each head; None means ``d_model // n_heads``. T5 sets it on its own
+            (``d_kv``), so the heads together may be narrower or wider than the model.
+        scale: the factor of the scores Q Kᵀ; None means 1/√head_dim. T5 uses 1.0 (the 1/√d_k is folded
+            into the initialisation of ``q_proj``).
     """
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True):
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True,
+                 head_dim: int | None = None, scale: float | None = None):
         super().__init__()
         for name, value in (("d_model", d_model), ("n_heads", n_heads)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"MultiHeadAttention needs a positive int {name}, got {value!r}")
-        if d_model % n_heads != 0:
-            raise ValueError(
-                f"d_model={d_model} is not divisible by n_heads={n_heads}: each head gets d_model / n_heads "
-                "dimensions, so choose n_heads that divides d_model"
-            )
-        self.d_model, self.n_heads, self.head_dim = d_model, n_heads, d_model // n_heads
+        if head_dim is None:
+            if d_model % n_heads != 0:
+                raise ValueError(
+                    f"d_model={d_model} is not divisible by n_heads={n_heads}: each head gets d_model / n_heads "
+                    "dimensions, so choose n_heads that divides d_model (or give head_dim)"
+                )
+            head_dim = d_model // n_heads
+        elif isinstance(head_dim, bool) or not isinstance(head_dim, int) or head_dim < 1:
+            raise ValueError(f"MultiHeadAttention needs a positive int head_dim (or None), got {head_dim!r}")
+        if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0):
+            raise ValueError(f"MultiHeadAttention needs a positive scale (or None for 1/sqrt(head_dim)), got {scale!r}")
+        self.d_model, self.n_heads, self.head_dim = d_model, n_heads, head_dim
+        self.inner_dim = n_heads * head_dim  # width of the concatenated heads (= d_model by default)
+        self.scale = None if scale is None else float(scale)
         self.dropout = dropout
-        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.q_proj = nn.Linear(d_model, self.inner_dim, bias=bias)
+        self.k_proj = nn.Linear(d_model, self.inner_dim, bias=bias)
+        self.v_proj = nn.Linear(d_model, self.inner_dim, bias=bias)
+        self.out_proj = nn.Linear(self.inner_dim, d_model, bias=bias)
 
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
         """``(batch, seq, d_model)`` → ``(batch, heads, seq, head_dim)``."""
@@ -238,11 +283,11 @@ class MultiHeadAttention(nn.Module):
     def _project_qkv(self, x: torch.Tensor, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries from ``x``, keys and values from ``source``, split into heads ``(batch, heads, seq, head_dim)``."""
         if source is x:
-            # Self-attention: one (d_model → 3·d_model) matmul instead of three; the same numbers, but the
+            # Self-attention: one (d_model → 3·inner_dim) matmul instead of three; the same numbers, but the
             # backward pass then also runs one matmul for x's gradient instead of three plus two additions.
             weight = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])
             bias = None if self.q_proj.bias is None else torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
-            q, k, v = F.linear(x, weight, bias).split(self.d_model, dim=-1)
+            q, k, v = F.linear(x, weight, bias).split(self.inner_dim, dim=-1)
         else:
             q, k, v = self.q_proj(x), self.k_proj(source), self.v_proj(source)
         return self._split_heads(q), self._split_heads(k), self._split_heads(v)
@@ -258,6 +303,7 @@ class MultiHeadAttention(nn.Module):
         kv_cache: LayerKVCache | KVCache | None = None,
         rotary: RotaryEmbedding | None = None,
         need_weights: bool = False,
+        attn_bias: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Attend from ``x`` to itself (``context=None``) or to ``context`` (cross-attention).
 
@@ -275,6 +321,9 @@ class MultiHeadAttention(nn.Module):
                 at positions offset by the number of cached positions.
             need_weights: also return the attention weights ``(batch, heads, seq_q, seq_k)`` (per head, not
                 averaged); this takes the readable path instead of PyTorch's fused kernel.
+            attn_bias: float, added to the scores before masking and softmax, broadcastable to
+                ``(batch, heads, seq_q, seq_k)`` (seq_k includes cached positions), e.g. T5's relative
+                position bias ``(1, heads, seq_q, seq_k)`` from :class:`~llmbook.nn.RelativePositionBias`.
 
         Returns:
             ``(batch, seq, d_model)``, or ``(output, weights)`` if ``need_weights``.
@@ -301,18 +350,25 @@ class MultiHeadAttention(nn.Module):
         seq_k = k.shape[-2]
 
         dropout_p = self.dropout if self.training else 0.0
+        if attn_bias is not None:
+            attn_bias = _check_float_bias(attn_bias, (batch, self.n_heads, seq_q, seq_k), "attn_bias").to(q.dtype)
         # A plain causal mask (no cache, no padding) needs no mask tensor on the fast path: is_causal=True.
-        plain_causal = causal and key_padding_mask is None and attn_mask is None and seq_q == seq_k
+        plain_causal = (causal and key_padding_mask is None and attn_mask is None and attn_bias is None
+                        and seq_q == seq_k)
         if need_weights or not plain_causal:
             mask = self._build_mask(batch, seq_q, seq_k, causal, key_padding_mask, attn_mask, x.device)
         if need_weights:
-            out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p, return_weights=True)
+            out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p, return_weights=True,
+                                                        bias=attn_bias, scale=self.scale)
         elif plain_causal:
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True, scale=self.scale)
         else:
-            # Fast path: PyTorch's fused kernel (flash / memory-efficient / math, picked by PyTorch).
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
-        out = out.transpose(1, 2).reshape(batch, seq_q, self.d_model)  # concatenate the heads
+            # Fast path: PyTorch's fused kernel (flash / memory-efficient / math, picked by PyTorch). A bias
+            # and a mask travel together as one float mask: the bias where attending is allowed, -inf elsewhere.
+            if attn_bias is not None:
+                mask = attn_bias if mask is None else torch.where(mask, attn_bias, float("-inf"))
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=self.scale)
+        out = out.transpose(1, 2).reshape(batch, seq_q, self.inner_dim)  # concatenate the heads
         out = self.out_proj(out)
         return (out, weights) if need_weights else out
 

@@ -4,6 +4,8 @@ Attention by itself is permutation-equivariant: shuffle the tokens and the outpu
 Positions must therefore be injected. The original Transformer adds fixed sinusoids to the token
 embeddings; GPT-2 adds learned vectors (a plain ``nn.Embedding(max_len, d_model)``); Llama rotates
 queries and keys by position-dependent angles (RoPE), so that q·k depends only on the relative position.
+T5 adds nothing to the tokens at all: each head adds a learned scalar to the score of query i and key j,
+looked up by the bucket of the relative position j − i (:class:`RelativePositionBias`).
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["SinusoidalPositionalEncoding", "RotaryEmbedding", "rotate_half"]
+__all__ = ["SinusoidalPositionalEncoding", "RotaryEmbedding", "rotate_half", "relative_position_bucket",
+           "RelativePositionBias"]
 
 
 class SinusoidalPositionalEncoding(nn.Module):
@@ -97,3 +100,91 @@ class RotaryEmbedding(nn.Module):
     def forward(self, q: torch.Tensor, k: torch.Tensor, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotate queries and keys ``(batch, heads, seq, head_dim)``; returns ``(q_rotated, k_rotated)``."""
         return self.rotate(q, offset), self.rotate(k, offset)
+
+
+def _check_buckets(num_buckets: int, max_distance: int, bidirectional: bool) -> int:
+    """Validate the bucket layout; return ``max_exact``, the number of buckets of exact (one-position) width."""
+    for name, value in (("num_buckets", num_buckets), ("max_distance", max_distance)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"relative position buckets need a positive int {name}, got {value!r}")
+    per_direction = num_buckets // 2 if bidirectional else num_buckets
+    max_exact = per_direction // 2
+    if max_exact < 1:
+        raise ValueError(
+            f"num_buckets={num_buckets} is too few: half the buckets of each direction are exact, so at least "
+            f"{4 if bidirectional else 2} are needed ({'bidirectional' if bidirectional else 'causal'} attention)"
+        )
+    if max_distance <= max_exact:
+        raise ValueError(
+            f"max_distance={max_distance} must exceed the {max_exact} exact buckets: the logarithmic buckets "
+            f"cover the distances {max_exact}..max_distance; raise max_distance or lower num_buckets"
+        )
+    return max_exact
+
+
+def relative_position_bucket(
+    relative_position: torch.Tensor, bidirectional: bool = True, num_buckets: int = 32, max_distance: int = 128
+) -> torch.Tensor:
+    """T5's bucket of each relative position ``key_position − query_position`` (any shape, integer).
+
+    Near positions get a bucket each; farther ones share buckets whose width grows logarithmically up to
+    ``max_distance``, beyond which every distance falls in the last bucket. With ``bidirectional=True``
+    (the encoder) half of the buckets are for keys before the query and half for keys after it; with
+    ``False`` (the causal decoder) only keys at or before the query count, and later ones (masked anyway)
+    share bucket 0. For a distance d ≥ ``max_exact`` (half the buckets of one direction)::
+
+        bucket = min(max_exact + ⌊log(d / max_exact) / log(max_distance / max_exact) · (n − max_exact)⌋, n − 1)
+
+    where n is the number of buckets of one direction. Returns int64 buckets in ``[0, num_buckets)``, same
+    shape as ``relative_position``.
+    """
+    if not isinstance(relative_position, torch.Tensor) or relative_position.dtype.is_floating_point:
+        raise TypeError("relative_position must be an integer tensor of key_position - query_position")
+    max_exact = _check_buckets(num_buckets, max_distance, bidirectional)
+    relative_position = relative_position.long()
+    if bidirectional:
+        num_buckets //= 2
+        offset = (relative_position > 0).long() * num_buckets  # keys after the query: the upper half
+        distance = relative_position.abs()
+    else:
+        offset = torch.zeros_like(relative_position)
+        distance = (-relative_position).clamp(min=0)  # only the past counts; future keys get bucket 0
+    is_small = distance < max_exact
+    # The clamp only keeps log(0) out of the small distances, whose result torch.where discards anyway.
+    log_ratio = torch.log(distance.clamp(min=max_exact).float() / max_exact) / math.log(max_distance / max_exact)
+    log_bucket = max_exact + (log_ratio * (num_buckets - max_exact)).long()  # .long() truncates, like ⌊·⌋
+    log_bucket = log_bucket.clamp(max=num_buckets - 1)  # distances ≥ max_distance share the last bucket
+    return offset + torch.where(is_small, distance, log_bucket)
+
+
+class RelativePositionBias(nn.Module):
+    """T5's relative position bias: one learned scalar per (bucket, head), added to the attention scores.
+
+    ``forward(seq_q, seq_k, offset=0)`` returns ``(1, n_heads, seq_q, seq_k)``: entry (h, i, j) is the bias
+    of head h for query position ``offset + i`` and key position j, looked up by
+    :func:`relative_position_bucket` of ``j − (offset + i)``. ``offset`` is the number of cached positions
+    when decoding with a KV cache. Pass it as ``attn_bias`` to :class:`~llmbook.nn.MultiHeadAttention`.
+
+    Args:
+        n_heads: number of attention heads (one bias per head and bucket).
+        num_buckets, max_distance: see :func:`relative_position_bucket` (T5: 32 and 128).
+        bidirectional: True for an encoder, False for a causal decoder.
+    """
+
+    def __init__(self, n_heads: int, num_buckets: int = 32, max_distance: int = 128, bidirectional: bool = True):
+        super().__init__()
+        if isinstance(n_heads, bool) or not isinstance(n_heads, int) or n_heads < 1:
+            raise ValueError(f"RelativePositionBias needs a positive int n_heads, got {n_heads!r}")
+        _check_buckets(num_buckets, max_distance, bidirectional)
+        self.n_heads, self.num_buckets, self.max_distance = n_heads, num_buckets, max_distance
+        self.bidirectional = bidirectional
+        self.embedding = nn.Embedding(num_buckets, n_heads)  # the learned bias of each bucket, per head
+
+    def forward(self, seq_q: int, seq_k: int, offset: int = 0) -> torch.Tensor:
+        """The bias ``(1, n_heads, seq_q, seq_k)`` of queries at ``offset …`` and keys at ``0 … seq_k − 1``."""
+        device = self.embedding.weight.device
+        query_position = torch.arange(offset, offset + seq_q, device=device)[:, None]
+        key_position = torch.arange(seq_k, device=device)[None, :]
+        buckets = relative_position_bucket(key_position - query_position, self.bidirectional, self.num_buckets,
+                                           self.max_distance)  # (seq_q, seq_k)
+        return self.embedding(buckets).permute(2, 0, 1).unsqueeze(0)  # (1, n_heads, seq_q, seq_k)

@@ -93,15 +93,18 @@ def compact_vocabulary(*streams: torch.Tensor) -> tuple[list[torch.Tensor], torc
     streams and ``kept`` ``(new_vocab_size,)``: ``kept[new_id]`` is the original id, so
     ``tokenizer.decode(kept[ids].tolist())`` decodes model output. (The model then gives no probability
     to ids outside ``kept``, so its loss is a little lower than a full-vocabulary model's would be.)
+    :class:`llmbook.tokenizers.TrimmedVocabulary` does the same for a tokenizer's whole vocabulary,
+    with ``[UNK]`` for ids a held-out text adds.
     """
     if not streams:
         raise ValueError("compact_vocabulary needs at least one tensor of token ids")
     for s in streams:
         if not isinstance(s, torch.Tensor) or s.dim() != 1 or s.dtype.is_floating_point or s.numel() == 0:
             raise ValueError("compact_vocabulary takes non-empty 1-D integer tensors of token ids")
+    from ..tokenizers.trim import TrimmedVocabulary  # the one renumbering; this is its stream form
+
     kept = torch.unique(torch.cat([s.long() for s in streams]))
     if int(kept[0]) < 0:
         raise ValueError(f"token ids must be non-negative, got {int(kept[0])}")
-    lookup = torch.full((int(kept[-1]) + 1,), -1, dtype=torch.long)
-    lookup[kept] = torch.arange(len(kept))
-    return [lookup[s.long()] for s in streams], kept
+    trim = TrimmedVocabulary(kept.tolist(), vocab_size=int(kept[-1]) + 1)
+    return [trim.to_small(s) for s in streams], trim.big_ids
