@@ -13,12 +13,13 @@ from .bert import BERT, BERTConfig, BertForPreTraining, mean_pool
 from .gpt import GPT, GPTConfig
 from .mlp_lm import MLPLM, MLPLMConfig
 from .rnn_lm import RNNLM, RNNLMConfig
+from .t5 import T5, T5Config, shift_right
 
 MODELS: dict[type, type[torch.nn.Module]] = {GPTConfig: GPT, MLPLMConfig: MLPLM, RNNLMConfig: RNNLM,
-                                             BERTConfig: BERT}
+                                             BERTConfig: BERT, T5Config: T5}
 
 
-def build(config: GPTConfig | MLPLMConfig | RNNLMConfig | BERTConfig) -> torch.nn.Module:
+def build(config: GPTConfig | MLPLMConfig | RNNLMConfig | BERTConfig | T5Config) -> torch.nn.Module:
     """The model that ``config`` describes: ``GPT(config)`` for a ``GPTConfig``, and so on."""
     if type(config) not in MODELS:
         raise TypeError(f"no model for a {type(config).__name__}: give one of "

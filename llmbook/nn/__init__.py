@@ -9,7 +9,8 @@ from .blocks import TransformerBlock, TransformerDecoder, TransformerEncoder, Tr
 from .feedforward import ACTIVATIONS, FeedForward
 from .interop import load_torch_decoder_layer, load_torch_encoder_layer, load_torch_multihead_attention
 from .norm import NORMS, RMSNorm
-from .position import RotaryEmbedding, SinusoidalPositionalEncoding, rotate_half
+from .position import (RelativePositionBias, RotaryEmbedding, SinusoidalPositionalEncoding, relative_position_bucket,
+                       rotate_half)
 
 __all__ = [
     "scaled_dot_product_attention",
@@ -20,6 +21,8 @@ __all__ = [
     "SinusoidalPositionalEncoding",
     "RotaryEmbedding",
     "rotate_half",
+    "RelativePositionBias",
+    "relative_position_bucket",
     "FeedForward",
     "ACTIVATIONS",
     "RMSNorm",

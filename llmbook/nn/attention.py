@@ -258,14 +258,15 @@ class MultiHeadAttention(nn.Module):
         if head_dim is None:
             if d_model % n_heads != 0:
                 raise ValueError(
-                    f"d_model={d_model} is not divisible by n_heads={n_heads}: each head gets d_model / n_heads "
-                    "dimensions, so choose n_heads that divides d_model (or give head_dim)"
+                    f"d_model={d_model} is not divisible by n_heads={n_heads}: each head gets d_model / "
+                    "n_heads dimensions, so choose n_heads that divides d_model (or give head_dim)"
                 )
             head_dim = d_model // n_heads
         elif isinstance(head_dim, bool) or not isinstance(head_dim, int) or head_dim < 1:
             raise ValueError(f"MultiHeadAttention needs a positive int head_dim (or None), got {head_dim!r}")
         if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale <= 0):
-            raise ValueError(f"MultiHeadAttention needs a positive scale (or None for 1/sqrt(head_dim)), got {scale!r}")
+            raise ValueError(f"MultiHeadAttention needs a positive scale (or None for 1/sqrt(head_dim)), "
+                             f"got {scale!r}")
         self.d_model, self.n_heads, self.head_dim = d_model, n_heads, head_dim
         self.inner_dim = n_heads * head_dim  # width of the concatenated heads (= d_model by default)
         self.scale = None if scale is None else float(scale)
@@ -351,23 +352,27 @@ class MultiHeadAttention(nn.Module):
 
         dropout_p = self.dropout if self.training else 0.0
         if attn_bias is not None:
-            attn_bias = _check_float_bias(attn_bias, (batch, self.n_heads, seq_q, seq_k), "attn_bias").to(q.dtype)
+            scores_shape = (batch, self.n_heads, seq_q, seq_k)
+            attn_bias = _check_float_bias(attn_bias, scores_shape, "attn_bias").to(q.dtype)
         # A plain causal mask (no cache, no padding) needs no mask tensor on the fast path: is_causal=True.
         plain_causal = (causal and key_padding_mask is None and attn_mask is None and attn_bias is None
                         and seq_q == seq_k)
         if need_weights or not plain_causal:
             mask = self._build_mask(batch, seq_q, seq_k, causal, key_padding_mask, attn_mask, x.device)
         if need_weights:
-            out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p, return_weights=True,
-                                                        bias=attn_bias, scale=self.scale)
+            out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p,
+                                                        return_weights=True, bias=attn_bias, scale=self.scale)
         elif plain_causal:
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True, scale=self.scale)
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True,
+                                                 scale=self.scale)
         else:
-            # Fast path: PyTorch's fused kernel (flash / memory-efficient / math, picked by PyTorch). A bias
-            # and a mask travel together as one float mask: the bias where attending is allowed, -inf elsewhere.
+            # Fast path: PyTorch's fused kernel (flash / memory-efficient / math, picked by PyTorch). A
+            # bias and a mask travel together as one float mask: the bias where attending is allowed,
+            # -inf elsewhere.
             if attn_bias is not None:
                 mask = attn_bias if mask is None else torch.where(mask, attn_bias, float("-inf"))
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=self.scale)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
+                                                 scale=self.scale)
         out = out.transpose(1, 2).reshape(batch, seq_q, self.inner_dim)  # concatenate the heads
         out = self.out_proj(out)
         return (out, weights) if need_weights else out

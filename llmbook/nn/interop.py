@@ -19,6 +19,12 @@ def load_torch_multihead_attention(ours: MultiHeadAttention, theirs: nn.Multihea
             f"shapes differ: torch module has embed_dim={theirs.embed_dim}, num_heads={theirs.num_heads}; "
             f"ours has d_model={ours.d_model}, n_heads={ours.n_heads}"
         )
+    if ours.inner_dim != ours.d_model or ours.scale is not None:
+        raise ValueError(
+            f"ours has head_dim={ours.head_dim} (heads {ours.inner_dim} wide in all) and scale={ours.scale}: "
+            f"torch's MultiheadAttention always has heads d_model wide in all and divides by sqrt(head_dim); "
+            f"build ours with the default head_dim and scale"
+        )
     if theirs.in_proj_weight is None:
         raise ValueError(
             f"the torch module has kdim={theirs.kdim}, vdim={theirs.vdim} != embed_dim={theirs.embed_dim}; "

@@ -103,7 +103,7 @@ class RotaryEmbedding(nn.Module):
 
 
 def _check_buckets(num_buckets: int, max_distance: int, bidirectional: bool) -> int:
-    """Validate the bucket layout; return ``max_exact``, the number of buckets of exact (one-position) width."""
+    """Validate the bucket layout; return ``max_exact``, the number of exact (one-position-wide) buckets."""
     for name, value in (("num_buckets", num_buckets), ("max_distance", max_distance)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"relative position buckets need a positive int {name}, got {value!r}")
@@ -111,8 +111,9 @@ def _check_buckets(num_buckets: int, max_distance: int, bidirectional: bool) -> 
     max_exact = per_direction // 2
     if max_exact < 1:
         raise ValueError(
-            f"num_buckets={num_buckets} is too few: half the buckets of each direction are exact, so at least "
-            f"{4 if bidirectional else 2} are needed ({'bidirectional' if bidirectional else 'causal'} attention)"
+            f"num_buckets={num_buckets} is too few: half the buckets of each direction are exact, so at "
+            f"least {4 if bidirectional else 2} are needed "
+            f"({'bidirectional' if bidirectional else 'causal'} attention)"
         )
     if max_distance <= max_exact:
         raise ValueError(
@@ -123,7 +124,10 @@ def _check_buckets(num_buckets: int, max_distance: int, bidirectional: bool) -> 
 
 
 def relative_position_bucket(
-    relative_position: torch.Tensor, bidirectional: bool = True, num_buckets: int = 32, max_distance: int = 128
+    relative_position: torch.Tensor,
+    bidirectional: bool = True,
+    num_buckets: int = 32,
+    max_distance: int = 128,
 ) -> torch.Tensor:
     """T5's bucket of each relative position ``key_position − query_position`` (any shape, integer).
 
@@ -133,7 +137,8 @@ def relative_position_bucket(
     ``False`` (the causal decoder) only keys at or before the query count, and later ones (masked anyway)
     share bucket 0. For a distance d ≥ ``max_exact`` (half the buckets of one direction)::
 
-        bucket = min(max_exact + ⌊log(d / max_exact) / log(max_distance / max_exact) · (n − max_exact)⌋, n − 1)
+        bucket = min(max_exact + ⌊log(d / max_exact) / log(max_distance / max_exact) · (n − max_exact)⌋,
+                     n − 1)
 
     where n is the number of buckets of one direction. Returns int64 buckets in ``[0, num_buckets)``, same
     shape as ``relative_position``.
@@ -151,7 +156,8 @@ def relative_position_bucket(
         distance = (-relative_position).clamp(min=0)  # only the past counts; future keys get bucket 0
     is_small = distance < max_exact
     # The clamp only keeps log(0) out of the small distances, whose result torch.where discards anyway.
-    log_ratio = torch.log(distance.clamp(min=max_exact).float() / max_exact) / math.log(max_distance / max_exact)
+    log_ratio = (torch.log(distance.clamp(min=max_exact).float() / max_exact)
+                 / math.log(max_distance / max_exact))
     log_bucket = max_exact + (log_ratio * (num_buckets - max_exact)).long()  # .long() truncates, like ⌊·⌋
     log_bucket = log_bucket.clamp(max=num_buckets - 1)  # distances ≥ max_distance share the last bucket
     return offset + torch.where(is_small, distance, log_bucket)
@@ -171,7 +177,8 @@ class RelativePositionBias(nn.Module):
         bidirectional: True for an encoder, False for a causal decoder.
     """
 
-    def __init__(self, n_heads: int, num_buckets: int = 32, max_distance: int = 128, bidirectional: bool = True):
+    def __init__(self, n_heads: int, num_buckets: int = 32, max_distance: int = 128,
+                 bidirectional: bool = True):
         super().__init__()
         if isinstance(n_heads, bool) or not isinstance(n_heads, int) or n_heads < 1:
             raise ValueError(f"RelativePositionBias needs a positive int n_heads, got {n_heads!r}")
@@ -181,10 +188,11 @@ class RelativePositionBias(nn.Module):
         self.embedding = nn.Embedding(num_buckets, n_heads)  # the learned bias of each bucket, per head
 
     def forward(self, seq_q: int, seq_k: int, offset: int = 0) -> torch.Tensor:
-        """The bias ``(1, n_heads, seq_q, seq_k)`` of queries at ``offset …`` and keys at ``0 … seq_k − 1``."""
+        """The bias ``(1, n_heads, seq_q, seq_k)`` of queries at ``offset …`` and keys at
+        ``0 … seq_k − 1``."""
         device = self.embedding.weight.device
         query_position = torch.arange(offset, offset + seq_q, device=device)[:, None]
         key_position = torch.arange(seq_k, device=device)[None, :]
-        buckets = relative_position_bucket(key_position - query_position, self.bidirectional, self.num_buckets,
-                                           self.max_distance)  # (seq_q, seq_k)
+        buckets = relative_position_bucket(key_position - query_position, self.bidirectional,
+                                           self.num_buckets, self.max_distance)  # (seq_q, seq_k)
         return self.embedding(buckets).permute(2, 0, 1).unsqueeze(0)  # (1, n_heads, seq_q, seq_k)
