@@ -215,6 +215,12 @@ def test_t5_v1_1_variant_gives_the_same_logits():
     assert not torch.allclose(ours, _hf_logits(other, ids, mask, dec))  # the check can fail
 
 
+def _resolved(config: T5Config) -> dict:
+    """A config's fields with the derived widths written out (None and the value it stands for agree)."""
+    return dataclasses.asdict(config) | {"n_decoder_layer": config.decoder_layers, "d_kv": config.head_width,
+                                         "d_ff": config.ff_width}
+
+
 def test_from_hf_gives_hf_logits_and_round_trips():
     torch.manual_seed(3)
     hf_config = HFT5Config(vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=40, num_layers=2, num_decoder_layers=1,
@@ -222,7 +228,7 @@ def test_from_hf_gives_hf_logits_and_round_trips():
                            dropout_rate=0.0)
     hf = T5ForConditionalGeneration(hf_config).eval()
     model = from_hf_t5(hf)
-    assert model.config.n_decoder_layer == 1 and model.config.d_kv == 8 and model.config.tie_word_embeddings
+    assert model.config.decoder_layers == 1 and model.config.head_width == 8 and model.config.tie_word_embeddings
     ids, mask, dec = _batch(seed=4)
     with torch.no_grad():
         torch.testing.assert_close(model(ids, dec, mask), _hf_logits(hf, ids, mask, dec), atol=ATOL, rtol=0)
@@ -235,7 +241,7 @@ def test_from_hf_gives_hf_logits_and_round_trips():
     assert back.keys() == ours.state_dict().keys()
     for name, tensor in ours.state_dict().items():
         assert torch.equal(back[name], tensor), name
-    assert dataclasses.asdict(from_hf_t5(to_hf_t5(ours)).config) == dataclasses.asdict(ours.config)
+    assert _resolved(from_hf_t5(to_hf_t5(ours)).config) == _resolved(ours.config)
 
 
 def test_initialisation_matches_hf_statistics():
@@ -355,11 +361,13 @@ def test_bad_inputs_raise_named_errors():
 
 
 def test_bad_configs_raise_named_errors():
-    with pytest.raises(ValueError, match="T5Config needs vocab_size"):
-        T5Config()
+    with pytest.raises(ValueError, match=r"vocab_size is None: set it to the tokenizer's"):
+        T5(T5Config())  # a config may wait for its tokenizer (the book's sizes do); a model may not
+    wide = dataclasses.replace(T5Config(n_embd=64, n_head=4), n_embd=128)  # derived widths follow
+    assert (wide.head_width, wide.ff_width, wide.decoder_layers) == (32, 512, 2)
     with pytest.raises(ValueError, match="n_embd=30 is not divisible by n_head=4"):
         T5Config(vocab_size=10, n_embd=30)
-    assert T5Config(vocab_size=10, n_embd=30, d_kv=7).d_kv == 7  # a head width of its own: no divisibility
+    assert T5Config(vocab_size=10, n_embd=30, d_kv=7).head_width == 7  # a head width of its own: no divisibility
     with pytest.raises(ValueError, match=r"feed_forward must be one of \('relu', 'gated-gelu'\)"):
         T5Config(vocab_size=10, feed_forward="swiglu")
     with pytest.raises(ValueError, match="max_distance > num_buckets // 2 = 16"):
@@ -369,7 +377,7 @@ def test_bad_configs_raise_named_errors():
     with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
         T5Config(vocab_size=10, dropout=1.0)
     config = T5Config(vocab_size=10, n_layer=3)
-    assert (config.n_decoder_layer, config.d_kv, config.d_ff) == (3, 16, 256)
+    assert (config.decoder_layers, config.head_width, config.ff_width) == (3, 16, 256)
 
 
 def test_hf_conversion_refuses_what_has_no_equivalent():

@@ -43,7 +43,7 @@ def _weight_map(config: T5Config) -> list[tuple[str, str]]:
     if not config.tie_word_embeddings:
         table.append(("lm_head.weight", "lm_head.weight"))
     ff = ["wi_0", "wi_1", "wo"] if config.feed_forward == "gated-gelu" else ["wi", "wo"]
-    for stack, n_layers in (("encoder", config.n_layer), ("decoder", config.n_decoder_layer)):
+    for stack, n_layers in (("encoder", config.n_layer), ("decoder", config.decoder_layers)):
         table += [(f"{stack}.relative_bias.embedding.weight",
                    f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight"),
                   (f"{stack}.norm.weight", f"{stack}.final_layer_norm.weight")]
@@ -71,8 +71,8 @@ def hf_t5_config(config: T5Config):
     if not isinstance(config, T5Config):
         raise TypeError(f"hf_t5_config expects an llmbook T5Config, got {type(config).__name__}")
     return HFT5Config(
-        vocab_size=config.vocab_size, d_model=config.n_embd, d_kv=config.d_kv, d_ff=config.d_ff,
-        num_layers=config.n_layer, num_decoder_layers=config.n_decoder_layer, num_heads=config.n_head,
+        vocab_size=config.vocab_size, d_model=config.n_embd, d_kv=config.head_width, d_ff=config.ff_width,
+        num_layers=config.n_layer, num_decoder_layers=config.decoder_layers, num_heads=config.n_head,
         relative_attention_num_buckets=config.relative_attention_num_buckets,
         relative_attention_max_distance=config.relative_attention_max_distance, dropout_rate=config.dropout,
         layer_norm_epsilon=config.layer_norm_eps, initializer_factor=1.0,

@@ -46,11 +46,11 @@ FEED_FORWARDS = ("relu", "gated-gelu")
 class T5Config:
     """The shape of a T5. t5-small: vocab 32128, n_layer 6, n_head 8, n_embd 512, d_kv 64, d_ff 2048.
 
-    ``n_decoder_layer``, ``d_kv`` and ``d_ff`` left at None become ``n_layer``, ``n_embd // n_head`` and
+    ``n_decoder_layer``, ``d_kv`` and ``d_ff`` left at None mean ``n_layer``, ``n_embd // n_head`` and
     ``4 * n_embd``. The three special ids are T5's: padding 0 (also the first decoder input), end 1.
     """
 
-    vocab_size: int | None = None  # required
+    vocab_size: int | None = None  # the tokenizer's: set it before building a T5
     n_layer: int = 2  # encoder layers
     n_decoder_layer: int | None = None  # decoder layers (default n_layer)
     n_head: int = 4
@@ -68,25 +68,18 @@ class T5Config:
     eos_id: int = 1
 
     def __post_init__(self) -> None:
-        if self.vocab_size is None:
-            raise ValueError("T5Config needs vocab_size: pass the size of the tokenizer's vocabulary, "
-                             "e.g. T5Config(vocab_size=tokenizer.vocab_size)")
-        if self.n_decoder_layer is None:
-            self.n_decoder_layer = self.n_layer
-        if self.d_ff is None:
-            self.d_ff = 4 * self.n_embd
-        for name in ("vocab_size", "n_layer", "n_decoder_layer", "n_head", "n_embd", "d_ff",
-                     "relative_attention_num_buckets", "relative_attention_max_distance"):
+        # n_decoder_layer, d_kv and d_ff stay None when not given, and the properties decoder_layers,
+        # head_width and ff_width derive them: dataclasses.replace(config, n_embd=...) then derives them
+        # afresh instead of keeping values computed from the old width.
+        names = ["n_layer", "n_head", "n_embd", "relative_attention_num_buckets", "relative_attention_max_distance"]
+        names += [n for n in ("vocab_size", "n_decoder_layer", "d_ff", "d_kv") if getattr(self, n) is not None]
+        for name in names:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"T5Config.{name} must be a positive int, got {value!r}")
-        if self.d_kv is None:
-            if self.n_embd % self.n_head:
-                raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}: choose an "
-                                 "n_head that divides it, or give the head width d_kv yourself")
-            self.d_kv = self.n_embd // self.n_head
-        if isinstance(self.d_kv, bool) or not isinstance(self.d_kv, int) or self.d_kv < 1:
-            raise ValueError(f"T5Config.d_kv must be a positive int (or None), got {self.d_kv!r}")
+        if self.d_kv is None and self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}: choose an "
+                             "n_head that divides it, or give the head width d_kv yourself")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not self.layer_norm_eps > 0:
@@ -107,9 +100,25 @@ class T5Config:
             )
         for name in ("pad_id", "decoder_start_id", "eos_id"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < self.vocab_size:
+            limit = self.vocab_size if self.vocab_size is not None else float("inf")
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < limit:
                 raise ValueError(f"T5Config.{name} must be a token id in [0, vocab_size={self.vocab_size}), "
                                  f"got {value!r}")
+
+    @property
+    def decoder_layers(self) -> int:
+        """Decoder layers: ``n_decoder_layer``, or ``n_layer`` when it is None."""
+        return self.n_layer if self.n_decoder_layer is None else self.n_decoder_layer
+
+    @property
+    def head_width(self) -> int:
+        """Width of each head: ``d_kv``, or ``n_embd // n_head`` when it is None."""
+        return self.n_embd // self.n_head if self.d_kv is None else self.d_kv
+
+    @property
+    def ff_width(self) -> int:
+        """Hidden width of the feed-forward network: ``d_ff``, or ``4 * n_embd`` when it is None."""
+        return 4 * self.n_embd if self.d_ff is None else self.d_ff
 
 
 def shift_right(labels: torch.Tensor, decoder_start_id: int = 0, pad_id: int = 0) -> torch.Tensor:
@@ -142,11 +151,11 @@ class T5FeedForward(nn.Module):
         super().__init__()
         self.gated = config.feed_forward == "gated-gelu"
         if self.gated:
-            self.wi_0 = nn.Linear(config.n_embd, config.d_ff, bias=False)
-            self.wi_1 = nn.Linear(config.n_embd, config.d_ff, bias=False)
+            self.wi_0 = nn.Linear(config.n_embd, config.ff_width, bias=False)
+            self.wi_1 = nn.Linear(config.n_embd, config.ff_width, bias=False)
         else:
-            self.wi = nn.Linear(config.n_embd, config.d_ff, bias=False)
-        self.wo = nn.Linear(config.d_ff, config.n_embd, bias=False)
+            self.wi = nn.Linear(config.n_embd, config.ff_width, bias=False)
+        self.wo = nn.Linear(config.ff_width, config.n_embd, bias=False)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -168,7 +177,7 @@ class T5Block(nn.Module):
 
         def attention() -> MultiHeadAttention:
             return MultiHeadAttention(d, config.n_head, dropout=config.dropout, bias=False,
-                                      head_dim=config.d_kv, scale=1.0)
+                                      head_dim=config.head_width, scale=1.0)
 
         self.norm1 = RMSNorm(d, eps)
         self.attn = attention()
@@ -246,10 +255,13 @@ class T5(nn.Module):
 
     def __init__(self, config: T5Config):
         super().__init__()
+        if config.vocab_size is None:
+            raise ValueError("T5Config.vocab_size is None: set it to the tokenizer's, e.g. "
+                             "T5(dataclasses.replace(config, vocab_size=tokenizer.vocab_size))")
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.n_embd)  # shared by encoder, decoder and lm_head
         self.encoder = T5Stack(config, config.n_layer, is_decoder=False)
-        self.decoder = T5Stack(config, config.n_decoder_layer, is_decoder=True)
+        self.decoder = T5Stack(config, config.decoder_layers, is_decoder=True)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         if config.tie_word_embeddings:
             self.lm_head.weight = self.embed.weight
@@ -270,14 +282,14 @@ class T5(nn.Module):
             elif isinstance(module, RelativePositionBias):
                 nn.init.normal_(module.embedding.weight, std=c.n_embd ** -0.5)
             elif isinstance(module, MultiHeadAttention):
-                nn.init.normal_(module.q_proj.weight, std=(c.n_embd * c.d_kv) ** -0.5)
+                nn.init.normal_(module.q_proj.weight, std=(c.n_embd * c.head_width) ** -0.5)
                 nn.init.normal_(module.k_proj.weight, std=c.n_embd ** -0.5)
                 nn.init.normal_(module.v_proj.weight, std=c.n_embd ** -0.5)
-                nn.init.normal_(module.out_proj.weight, std=(c.n_head * c.d_kv) ** -0.5)
+                nn.init.normal_(module.out_proj.weight, std=(c.n_head * c.head_width) ** -0.5)
             elif isinstance(module, T5FeedForward):
                 for linear in (module.wi_0, module.wi_1) if module.gated else (module.wi,):
                     nn.init.normal_(linear.weight, std=c.n_embd ** -0.5)
-                nn.init.normal_(module.wo.weight, std=c.d_ff ** -0.5)
+                nn.init.normal_(module.wo.weight, std=c.ff_width ** -0.5)
 
     def num_params(self, non_embedding: bool = True) -> int:
         """Number of parameters; by default without the token table when it is only looked up (an
@@ -411,7 +423,7 @@ class T5(nn.Module):
         batch = input_ids.size(0)
         tokens = torch.full((batch, 1), c.decoder_start_id, dtype=torch.long, device=input_ids.device)
         finished = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
-        cache = KVCache(c.n_decoder_layer) if use_cache else None
+        cache = KVCache(c.decoder_layers) if use_cache else None
         for _ in range(max_new_tokens):
             step_input = tokens[:, -1:] if cache is not None else tokens
             logits = self.decode(step_input, encoder_states, attention_mask, kv_cache=cache)[:, -1]
