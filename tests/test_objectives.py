@@ -708,3 +708,35 @@ def test_objective_reprs_and_arguments():
         MaskedLM(69, BERT_VOCAB, [BERT_PAD])
     with pytest.raises(ValueError, match="sentinel_ids is empty"):
         SpanCorruption([], 0, 0)
+
+
+def test_chapter_5_exercise_checkers_accept_right_answers_only():
+    """The checks of notebooks/05_bert_t5.ipynb: a correct solution passes, plausible wrong ones fail."""
+    from llmbook.book.exercises import check
+    from llmbook.objectives import span_lengths
+
+    vocab, mask, specials = 500, 4, [0, 1, 2, 3, 4]
+
+    def corrupt(ids, g, p_mask=0.8, p_random=0.1):
+        chosen = (torch.rand(ids.shape, generator=g) < 0.15) & ~torch.isin(ids, torch.tensor(specials))
+        action = torch.rand(ids.shape, generator=g)
+        inputs = torch.where(chosen & (action < p_mask), mask, ids)
+        replace = chosen & (action >= p_mask) & (action < p_mask + p_random)
+        inputs = torch.where(replace, torch.randint(vocab, ids.shape, generator=g), inputs)
+        return inputs, torch.where(chosen, ids, -100)
+
+    assert check("05.1", (corrupt, mask, vocab, specials))
+    assert not check("05.1", (lambda ids, g: corrupt(ids, g, 1.0, 0.0), mask, vocab, specials))  # all [MASK]
+    assert not check("05.1", (lambda ids, g: (ids.clone(), torch.full_like(ids, -100)), mask, vocab, specials))
+
+    def nsp(windows, g, avoid_self=True):
+        n, half = len(windows), windows.shape[1] // 2
+        labels = (torch.rand(n, generator=g) < 0.5).long()
+        shift = torch.randint(1, n, (n,), generator=g) if avoid_self else torch.randint(0, n, (n,), generator=g)
+        source = torch.where(labels.bool(), (torch.arange(n) + shift) % n, torch.arange(n))
+        return windows[:, :half], windows[source, half:], labels
+
+    assert check("05.2", nsp)
+    assert not check("05.2", lambda w, g: nsp(w, g, avoid_self=False))  # "NotNext" may be the row itself
+    inputs, targets = span_lengths(568)
+    assert check("05.3", (85, 28, targets)) and not check("05.3", (85, 28, targets + 1))

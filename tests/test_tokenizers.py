@@ -510,6 +510,11 @@ def test_trimmed_vocabulary_renumbers_a_corpus_and_maps_back(wordpiece):
     mapped = trim.to_big(trim.to_small(unseen)).tolist()
     assert all(m == i or m == unk for m, i in zip(mapped, unseen)) and unk in mapped
     assert trim.to_small(torch.tensor([[101, 102]])).shape == (1, 2)
+    frequent = TrimmedVocabulary.from_corpus(ids[:150], wordpiece.vocab_size, unk_id=unk, min_count=3)
+    counts = Counter(i for seq in ids[:150] for i in seq)
+    assert set(frequent.big_ids.tolist()) == {i for i, c in counts.items() if c >= 3} | {unk}
+    with pytest.raises(ValueError, match="give unk_id"):
+        TrimmedVocabulary.from_corpus(ids, wordpiece.vocab_size, min_count=2)
     strict = TrimmedVocabulary([5, 6], vocab_size=10)
     with pytest.raises(ValueError, match="not in the trimmed vocabulary and there is no unk_id"):
         strict.to_small([7])

@@ -8,6 +8,7 @@ ones, so decoding still goes through the original tokenizer.
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Iterable, Sequence
 
 import torch
@@ -41,12 +42,18 @@ class TrimmedVocabulary:
 
     @classmethod
     def from_corpus(cls, sequences: Iterable[Sequence[int]], vocab_size: int, always: Iterable[int] = (),
-                    unk_id: int | None = None) -> "TrimmedVocabulary":
-        """The ids that occur in ``sequences`` (lists of original ids) and the ids ``always`` (special
-        tokens, sentinels), renumbered."""
-        keep = set(always)
+                    unk_id: int | None = None, min_count: int = 1) -> "TrimmedVocabulary":
+        """The ids that occur at least ``min_count`` times in ``sequences`` (lists of original ids) and
+        the ids ``always`` (special tokens, sentinels), renumbered. A tiny model learns nothing useful
+        about a token it sees once or twice; ``min_count=3`` makes those ``[UNK]`` (needs ``unk_id``)."""
+        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+            raise ValueError(f"min_count must be a positive int, got {min_count!r}")
+        if min_count > 1 and unk_id is None:
+            raise ValueError("min_count > 1 turns rare tokens into [UNK]: give unk_id")
+        counts: Counter[int] = Counter()
         for seq in sequences:
-            keep.update(seq)
+            counts.update(int(i) for i in seq)
+        keep = set(always) | {i for i, c in counts.items() if c >= min_count}
         return cls(keep, vocab_size, unk_id)
 
     def __len__(self) -> int:
