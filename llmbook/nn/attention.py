@@ -91,17 +91,22 @@ def _check_bool_mask(mask: torch.Tensor, target: tuple[int, ...], name: str) -> 
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
         got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
         raise TypeError(f"{name} must be a boolean tensor (True = may attend), got {got}; use mask.bool() or a comparison")
+    return _check_broadcastable(mask, target, name)
+
+
+def _check_broadcastable(t: torch.Tensor, target: tuple[int, ...], name: str) -> torch.Tensor:
+    """Check that ``t`` broadcasts to the attention scores' shape ``target``; return it unchanged."""
     try:
-        torch.broadcast_shapes(tuple(mask.shape), target)
-        broadcastable = mask.dim() <= len(target)
+        torch.broadcast_shapes(tuple(t.shape), target)
+        broadcastable = t.dim() <= len(target)
     except RuntimeError:
         broadcastable = False
     if not broadcastable:
         raise ValueError(
-            f"{name} of shape {_shape(mask)} cannot be broadcast to the attention scores of shape {target} "
+            f"{name} of shape {_shape(t)} cannot be broadcast to the attention scores of shape {target} "
             "(…, seq_q, seq_k)"
         )
-    return mask
+    return t
 
 
 def _check_float_bias(bias: torch.Tensor, target: tuple[int, ...], name: str) -> torch.Tensor:
@@ -110,17 +115,7 @@ def _check_float_bias(bias: torch.Tensor, target: tuple[int, ...], name: str) ->
         got = bias.dtype if isinstance(bias, torch.Tensor) else type(bias).__name__
         raise TypeError(f"{name} must be a floating-point tensor added to the attention scores, got {got}; "
                         "a boolean tensor is a mask: pass it as the mask instead")
-    try:
-        torch.broadcast_shapes(tuple(bias.shape), target)
-        broadcastable = bias.dim() <= len(target)
-    except RuntimeError:
-        broadcastable = False
-    if not broadcastable:
-        raise ValueError(
-            f"{name} of shape {_shape(bias)} cannot be broadcast to the attention scores of shape {target} "
-            "(…, seq_q, seq_k)"
-        )
-    return bias
+    return _check_broadcastable(bias, target, name)
 
 
 def causal_mask(seq_q: int, seq_k: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
