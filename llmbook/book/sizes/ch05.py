@@ -25,13 +25,13 @@ CI = dict(
     bert=BERTConfig(n_layer=4, n_head=2, n_embd=64, max_position=80, dropout=0.0),
     t5=T5Config(n_layer=2, n_decoder_layer=2, n_head=2, n_embd=64, dropout=0.0),
     pretrain_train=TrainConfig(
-        max_steps=240, batch_size=16, block_size=64, lr=0.003, min_lr=0.0003, warmup_steps=24,
-        betas=(0.9, 0.99), eval_interval=120, eval_steps=4, **_CI,
+        max_steps=200, batch_size=12, block_size=64, lr=0.003, min_lr=0.0003, warmup_steps=20,
+        betas=(0.9, 0.99), eval_interval=100, eval_steps=4, **_CI,
     ),
-    probe_train_items=None, probe_test_items=None, fill_in_sentences=300,
+    probe_train_items=None, probe_test_items=None, fill_in_sentences=200,
     t2t=T5Config(n_layer=2, n_decoder_layer=2, n_head=2, n_embd=64, dropout=0.0),
     t2t_train=TrainConfig(
-        max_steps=240, batch_size=32, block_size=48, lr=0.003, min_lr=0.0003, warmup_steps=24,
+        max_steps=160, batch_size=32, block_size=48, lr=0.003, min_lr=0.0003, warmup_steps=16,
         betas=(0.9, 0.99), eval_interval=None, **_CI,
     ),
     t2t_pairs=5000, t2t_eval_items=100,
