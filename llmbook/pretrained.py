@@ -14,13 +14,15 @@ Loaders return ``(model, tokenizer)`` pairs of Hugging Face ``transformers`` obj
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -44,6 +46,27 @@ _SOURCE_FILE = "llmbook-source.json"  # written into a converted model's cache f
 
 class PretrainedMissing(RuntimeError):
     """A pretrained model's package is not installed. The message gives the install command."""
+
+
+def _quietly(load: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a loader without transformers' "Loading weights" progress bars and tqdm's widget warning:
+    in a notebook (and so in the web book) they are noise printed on every load."""
+
+    @functools.wraps(load)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm.auto, on import
+            from transformers.utils import logging as hf_logging
+
+            was_enabled = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()
+            try:
+                return load(*args, **kwargs)
+            finally:
+                if was_enabled:
+                    hf_logging.enable_progress_bar()
+
+    return wrapper
 
 
 def _package_dir(module: str, pip_name: str) -> Path:
@@ -91,6 +114,7 @@ def _cached_is_current(folder: Path, signature: dict[str, Any]) -> bool:
         return False
 
 
+@_quietly
 def _convert_gguf(gguf: Path, target: Path, signature: dict[str, Any]) -> None:
     """De-quantize ``gguf`` into a Hugging Face folder at ``target``, atomically.
 
@@ -131,6 +155,7 @@ def _convert_gguf(gguf: Path, target: Path, signature: dict[str, Any]) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@_quietly
 def load_smollm2(
     name_or_path: str | os.PathLike | None = None,
     device: str | torch.device | None = None,
@@ -183,6 +208,7 @@ def load_smollm2(
     return model, tokenizer
 
 
+@_quietly
 def load_minilm(device: str | torch.device | None = None) -> tuple[Any, Any]:
     """Load all-MiniLM-L6-v2 as ``(BertModel, BertTokenizerFast)`` in eval mode (no MLM head).
 

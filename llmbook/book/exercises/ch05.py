@@ -25,8 +25,10 @@ def _masking_statistics(corrupt: Any, mask_id: int, vocab_size: int, special_ids
         return False  # a special token was chosen, or a label is not the original token
     if not torch.equal(inputs[~chosen], ids[~chosen]):
         return False  # a token that was not chosen was changed
-    rate = chosen.sum().item() / (~special).sum().item()
     n = chosen.sum().item()
+    if n == 0:
+        return False  # nothing selected (e.g. the unchanged placeholder)
+    rate = n / (~special).sum().item()
     masked = (inputs[chosen] == mask_id).sum().item() / n
     kept = (inputs[chosen] == ids[chosen]).sum().item() / n
     expected_kept = 0.1 + 0.1 / vocab_size  # a random replacement may draw the original token
