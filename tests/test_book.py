@@ -294,3 +294,40 @@ def test_command_line_normalize(tmp_path, capsys, monkeypatch):
     assert book.main(["normalize", str(path)]) == 0
     assert capsys.readouterr().out.splitlines() == [f"normalized {path}", f"unchanged  {path}"]
     assert book.is_normalized(path)
+
+
+def chinese_layer_problems(nb) -> list[str]:
+    """What the Chinese layer of a chapter lacks: 学习目标 in the opening cell beside the English goals,
+    本章小结 after an English summary, each followed by Chinese bullets."""
+    problems = []
+    markdown = [cell.source for cell in nb.cells if cell.cell_type == "markdown"]
+    opening = markdown[0] if markdown else ""
+    for heading, where in (("**学习目标**", "the opening cell"), ("**本章小结**", "a summary cell")):
+        cells = [opening] if where == "the opening cell" else markdown
+        blocks = [source.split(heading, 1)[1] for source in cells if heading in source]
+        if not blocks:
+            problems.append(f"no {heading} in {where}")
+            continue
+        bullets = [line for line in blocks[0].splitlines() if line.startswith("- ")]
+        if not bullets or not all(any("\u4e00" <= ch <= "\u9fff" for ch in line) for line in bullets):
+            problems.append(f"{heading} needs a list of Chinese bullets")
+    if "**Learning goals.**" not in opening:
+        problems.append("no English **Learning goals.** in the opening cell")
+    return problems
+
+
+@pytest.mark.parametrize("notebook", TOC_NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_chapter_has_the_chinese_layer(notebook):
+    """Each chapter opens with its learning goals in English and Chinese (学习目标) and closes with its
+    summary in both (本章小结)."""
+    problems = chinese_layer_problems(nbformat.read(str(notebook), as_version=4))
+    assert not problems, f"{notebook.name}: " + "; ".join(problems)
+
+
+def test_the_chinese_layer_check_can_fail():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# T\n\n**Learning goals.**\n- a\n\n**学习目标**\n- goals only in English"),
+                nbformat.v4.new_markdown_cell("## Summary\n- x\n\n**本章小结**\n- 小结")]
+    assert chinese_layer_problems(nb) == ["**学习目标** needs a list of Chinese bullets"]
+    nb.cells = nb.cells[:1]
+    assert "no **本章小结** in a summary cell" in chinese_layer_problems(nb)
