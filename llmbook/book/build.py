@@ -18,6 +18,7 @@ Command line (``make book`` runs ``all``)::
     python -m llmbook.book build [--student]             # build from the executed copies
     python -m llmbook.book normalize NOTEBOOK ...         # strip outputs, kernel python3, collapse solutions
     python -m llmbook.book student                        # notebooks without solution cells, for students
+    python -m llmbook.book grade PATH ... [--timeout S] [--csv F] [--json F]   # score students' notebooks
 """
 from __future__ import annotations
 
@@ -374,8 +375,13 @@ def _execute_many(root: Path, notebooks: list[Path], profile: str, dry_run: bool
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["grade"]:  # its own options: see llmbook.book.grade
+        from .grade import main as grade_main
+
+        return grade_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m llmbook.book", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["all", "execute", "build", "normalize", "student"])
+    parser.add_argument("command", choices=["all", "execute", "build", "normalize", "student", "grade"])
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--profile", default=os.environ.get("PROFILE", "ci"))
     parser.add_argument("--student", action="store_true", help="build the student edition (no solutions)")
