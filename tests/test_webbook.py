@@ -87,6 +87,27 @@ def test_mathjax_is_served_locally(html):
     assert (html / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
 
 
+def _search_pages(html: Path, term: str) -> set[str]:
+    """The pages the web book's search index lists for ``term`` (as Sphinx indexes it: stemmed English,
+    Chinese cut into words)."""
+    text = (html / "searchindex.js").read_text(encoding="utf-8")
+    index = json.loads(text[text.index("(") + 1:text.rindex(")")])
+    pages = set()
+    for table in ("terms", "titleterms"):  # a word in a page's title is listed under titleterms only
+        hits = index[table].get(term, [])
+        pages |= {index["docnames"][i] for i in (hits if isinstance(hits, list) else [hits])}
+    return pages
+
+
+def test_search_finds_chinese_and_english_words(html):
+    """Searching 注意力 lands on the attention chapter (its 学习目标 and 本章小结), 分词 on tokenization;
+    English words are still found, stemmed."""
+    assert "notebooks/03_attention" in _search_pages(html, "注意力")
+    assert "notebooks/02_tokenization" in _search_pages(html, "分词")
+    assert "notebooks/03_attention" in _search_pages(html, "attent")  # "attention", stemmed
+    assert not _search_pages(html, "这个词不在书里")
+
+
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
