@@ -271,7 +271,8 @@ def test_bad_inputs_raise_clear_errors():
         ((ids,), {"token_type_ids": ones.float()}, "integer segment ids"),
         ((ids,), {"attention_mask": ones[:1]}, r"attention_mask must have the shape of input_ids"),
         ((ids,), {"attention_mask": ones * 2}, "only 1 .real token. and 0 .padding."),
-        ((ids,), {"attention_mask": torch.cat([ones[:1], ones[1:] * 0])}, "row of padding only"),
+        ((ids,), {"attention_mask": torch.cat([ones[:1], ones[1:] * 0])},
+         r"marks every position of row\(s\) \[1\] as padding"),
     ]
     for args, kwargs, message in cases:
         with pytest.raises(ValueError, match=message):

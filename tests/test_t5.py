@@ -350,7 +350,7 @@ def test_bad_inputs_raise_named_errors():
         model(ids, dec, mask[:, :7])
     with pytest.raises(ValueError, match=r"decoder_attention_mask must have the shape of its token ids \(3,"):
         model(ids, dec, mask, torch.ones(3, 4))
-    with pytest.raises(ValueError, match="must hold 1 for tokens and 0 for padding"):
+    with pytest.raises(ValueError, match=r"must hold only 1 \(real token\) and 0 \(padding\)"):
         model(ids, dec, mask * 2)
     empty_row = mask.clone()
     empty_row[1] = 0

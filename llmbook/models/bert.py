@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nn import TransformerStack
-from .loss import check_token_ids
+from .loss import check_token_ids, padding_mask
 
 __all__ = ["BERTConfig", "BERT", "BertForPreTraining", "mean_pool"]
 
@@ -178,15 +178,6 @@ class BERT(nn.Module):
                 raise ValueError(f"token_type_ids must be in [0, type_vocab_size={n_types}), got min "
                                  f"{int(token_type_ids.min())} and max {int(token_type_ids.max())}; "
                                  f"segment ids are 0 for sentence A and 1 for sentence B")
-        if attention_mask is not None:
-            _check_same_shape(attention_mask, input_ids, "attention_mask",
-                              "give one entry per token (1 = real token, 0 = padding), as tokenizers do")
-            if attention_mask.numel() and not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
-                raise ValueError("attention_mask must hold only 1 (real token) and 0 (padding), as "
-                                 "tokenizers return it; for a True = padding mask pass attention_mask=~mask")
-            if attention_mask.numel() and not bool((attention_mask != 0).any(dim=1).all()):
-                raise ValueError("attention_mask has a row of padding only: every sequence needs at least "
-                                 "one real token (its [CLS]) to attend to, so drop empty rows from the batch")
 
     def forward(
         self,
@@ -208,7 +199,7 @@ class BERT(nn.Module):
         x = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
         x = x + self.position_embeddings(positions)
         x = self.drop(self.embed_norm(x))
-        key_padding_mask = None if attention_mask is None else attention_mask == 0  # True = padding
+        key_padding_mask = padding_mask(attention_mask, tuple(input_ids.shape))  # True = padding
         return self.encoder(x, key_padding_mask=key_padding_mask)
 
     def pool(self, hidden: torch.Tensor) -> torch.Tensor:

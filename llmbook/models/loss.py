@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["check_token_ids", "check_prompt", "next_token_loss"]
+__all__ = ["check_token_ids", "check_prompt", "padding_mask", "next_token_loss"]
 
 
 def _shape_and_dtype(ids: torch.Tensor, name: str) -> None:
@@ -36,6 +36,31 @@ def check_prompt(idx: torch.Tensor, max_new_tokens: int) -> None:
     if idx.size(1) == 0:
         raise ValueError("the prompt is empty: generation continues a text, so give at least one token "
                          "(e.g. the id of a newline or of the end-of-text token)")
+
+
+def padding_mask(attention_mask: torch.Tensor | None, shape: tuple[int, int], name: str = "attention_mask",
+                 ids_name: str = "input_ids") -> torch.Tensor | None:
+    """Hugging Face's ``attention_mask`` ``(batch, seq)`` (1 = token, 0 = padding; or bool, True = token)
+    as :mod:`llmbook.nn`'s ``key_padding_mask`` (bool, True = padding), after checking it: the shape of
+    its token ids ``shape`` (called ``ids_name`` in errors), only 1s and 0s, and at least one token per row
+    (a row of padding only has nothing to attend to, and attention there would be NaN)."""
+    if attention_mask is None:
+        return None
+    if not isinstance(attention_mask, torch.Tensor) or tuple(attention_mask.shape) != tuple(shape):
+        raise ValueError(f"{name} must have the shape of {ids_name} {tuple(shape)}, got "
+                         f"{tuple(getattr(attention_mask, 'shape', ()))}: one entry per token (1 = token, "
+                         f"0 = padding), as tokenizers return it")
+    if torch.compiler.is_compiling():
+        return attention_mask == 0  # the checks below read the data: no such branch in a compiled graph
+    if attention_mask.dtype != torch.bool and not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+        raise ValueError(f"{name} must hold only 1 (real token) and 0 (padding), as tokenizers return it; "
+                         f"build it as (ids != pad_id).long(), or for a True = padding mask pass ~mask")
+    padding = attention_mask == 0
+    if padding.numel() and bool(padding.all(dim=1).any()):
+        rows = padding.all(dim=1).nonzero().flatten().tolist()
+        raise ValueError(f"{name} marks every position of row(s) {rows} as padding: attention there has "
+                         "nothing to look at; drop those rows or give each at least one token")
+    return padding
 
 
 def next_token_loss(logits: torch.Tensor, idx: torch.Tensor, targets: torch.Tensor | None) -> torch.Tensor | None:

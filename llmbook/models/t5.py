@@ -35,7 +35,7 @@ from torch import nn
 
 from ..nn import KVCache, LayerKVCache, MultiHeadAttention, RMSNorm
 from ..nn.position import RelativePositionBias
-from .loss import check_token_ids
+from .loss import check_token_ids, padding_mask
 
 __all__ = ["T5Config", "T5", "shift_right", "FEED_FORWARDS"]
 
@@ -303,45 +303,19 @@ class T5(nn.Module):
     # ---- input checks -------------------------------------------------------------------------------
 
     def _check_ids(self, ids: torch.Tensor, name: str) -> None:
-        try:
-            check_token_ids(ids, self.config.vocab_size)
-        except ValueError as error:  # name the argument: the shared check calls every input "idx"
-            message = str(error).replace("idx", name)
-            raise ValueError(message if message.startswith(name) else f"{name}: {message}") from None
+        check_token_ids(ids, self.config.vocab_size, name)
         if ids.size(1) == 0:
             what = ("the decoder needs at least one input: start it with decoder_start_id="
                     f"{self.config.decoder_start_id} (shift_right(targets) does this)"
                     if name == "decoder_input_ids" else "the encoder needs at least one token to attend to")
             raise ValueError(f"{name} is empty (batch, 0): {what}")
 
-    @staticmethod
-    def _padding_mask(mask: torch.Tensor | None, shape: tuple[int, int], name: str) -> torch.Tensor | None:
-        """A Hugging Face mask ``(batch, seq)`` (1 = token, 0 = padding) → bool ``key_padding_mask``
-        (True = padding)."""
-        if mask is None:
-            return None
-        if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != tuple(shape):
-            raise ValueError(f"{name} must have the shape of its token ids {tuple(shape)} (1 = token, "
-                             f"0 = padding), got {tuple(getattr(mask, 'shape', ()))}")
-        if torch.compiler.is_compiling():
-            return mask == 0  # the value checks below read the data: no such branch in a compiled graph
-        if mask.dtype != torch.bool:
-            if not bool(((mask == 0) | (mask == 1)).all()):
-                raise ValueError(f"{name} must hold 1 for tokens and 0 for padding, got other values; "
-                                 f"build it as (ids != pad_id).long()")
-            mask = mask != 0
-        if mask.numel() and not bool(mask.any(dim=1).all()):
-            rows = (~mask.any(dim=1)).nonzero().flatten().tolist()
-            raise ValueError(f"{name} marks every position of row(s) {rows} as padding: attention there has "
-                             "nothing to look at; drop those rows or give each at least one token")
-        return ~mask
-
     # ---- the two halves -----------------------------------------------------------------------------
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """The encoder's output states ``(batch, src, n_embd)`` of ``input_ids`` ``(batch, src)``."""
         self._check_ids(input_ids, "input_ids")
-        padding = self._padding_mask(attention_mask, tuple(input_ids.shape), "attention_mask")
+        padding = padding_mask(attention_mask, tuple(input_ids.shape), "attention_mask", "its token ids")
         return self.encoder(self.embed(input_ids), key_padding_mask=padding)
 
     def decode(
@@ -368,9 +342,9 @@ class T5(nn.Module):
                              "must match")
         cached = kv_cache.seq_len if kv_cache is not None else 0
         src = encoder_states.size(1)
-        context_padding = self._padding_mask(attention_mask, (batch, src), "attention_mask")
-        padding = self._padding_mask(decoder_attention_mask, (batch, cached + decoder_input_ids.size(1)),
-                                     "decoder_attention_mask")
+        context_padding = padding_mask(attention_mask, (batch, src), "attention_mask", "its token ids")
+        padding = padding_mask(decoder_attention_mask, (batch, cached + decoder_input_ids.size(1)),
+                               "decoder_attention_mask", "its token ids")
         h = self.decoder(self.embed(decoder_input_ids), key_padding_mask=padding, context=encoder_states,
                          context_padding_mask=context_padding, kv_cache=kv_cache)
         if self.config.tie_word_embeddings:
