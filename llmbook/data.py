@@ -255,6 +255,48 @@ def _squad(split: str) -> list[dict[str, Any]]:
     ]
 
 
+def _hash_bucket(key: str, buckets: int) -> int:
+    """A stable bucket in ``range(buckets)`` for ``key`` (sha256): splits that do not depend on file order,
+    Python's random module or a seed, and that put repeated texts in the same split."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") % buckets
+
+
+def _chnsenticorp(split: str) -> list[dict[str, Any]]:
+    # The file has no splits and is sorted by label: review-hash buckets give 80 / 10 / 10 %.
+    with open(path("chnsenticorp/ChnSentiCorp_htl_all.csv"), newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    bucket = {"test": {0}, "val": {1}, "train": set(range(2, 10))}[split]
+    return [{"review": r["review"].strip(), "label": int(r["label"])} for r in rows
+            if r["review"].strip() and _hash_bucket(r["review"].strip(), 10) in bucket]
+
+
+def _alpaca(split: str) -> list[dict[str, str]]:
+    records = json.loads(_read_text("alpaca/alpaca_5000.json"))
+    keep = (lambda b: b == 0) if split == "val" else (lambda b: b != 0)  # 10 % validate
+    return [{k: r[k] for k in ("instruction", "input", "output")} for r in records
+            if keep(_hash_bucket(r["instruction"] + "\n" + r["input"], 10))]
+
+
+def _hh_rlhf(split: str) -> list[dict[str, str]]:
+    # Only HH-RLHF's harmless-base *test* file is mirrored; we split it 80 / 20 by the first human turn,
+    # so that pairs sharing a prompt never straddle the two splits.
+    pairs = [json.loads(line) for line in _read_lines_gz("hh-rlhf/harmless-base/test.jsonl.gz") if line.strip()]
+    keep = (lambda b: b == 0) if split == "test" else (lambda b: b != 0)
+    return [{"chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs
+            if keep(_hash_bucket(p["chosen"].split("\n\nAssistant:", 1)[0], 5))]
+
+
+def _banking77(split: str) -> list[dict[str, Any]]:
+    categories = json.loads(_read_text("banking77/categories.json"))
+    index = {name: i for i, name in enumerate(categories)}
+    with open(path(f"banking77/{split}.csv"), newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    unknown = sorted({r["category"] for r in rows} - set(index))
+    if unknown:
+        raise DataError(f"banking77/{split}.csv: categories {unknown} are not in categories.json")
+    return [{"text": r["text"], "label": index[r["category"]], "category": r["category"]} for r in rows]
+
+
 def _gpt2_bpe(split: str) -> dict[str, Any]:
     assert split == "all"
     encoder = json.loads(_read_text("gpt2-bpe/encoder.json"))
@@ -278,6 +320,15 @@ DATASETS: dict[str, Dataset] = {
     "mmlu": Dataset(_mmlu, ("dev", "val", "test"), "list of {subject, question, choices, answer}"),
     "piqa": Dataset(_piqa, ("val",), "list of {goal, sol1, sol2, label}"),
     "squad": Dataset(_squad, ("val",), "list of {id, title, context, question, answers, is_impossible}"),
+    "chnsenticorp": Dataset(_chnsenticorp, ("train", "val", "test"),
+                            "list of {review, label}: Chinese hotel reviews (1 positive), 80/10/10 % by hash"),
+    "alpaca": Dataset(_alpaca, ("train", "val"),
+                      "list of {instruction, input, output}: 5,000 Alpaca records, CC BY-NC 4.0 (research "
+                      "and teaching use only); 10 % validate"),
+    "hh_rlhf": Dataset(_hh_rlhf, ("train", "test"),
+                       "list of {chosen, rejected}: HH-RLHF harmless-base test pairs split 80/20 by prompt "
+                       "(MIT; may be offensive: show only reviewed examples)"),
+    "banking77": Dataset(_banking77, ("train", "test"), "list of {text, label, category}: 77 banking intents"),
     "gpt2-bpe": Dataset(_gpt2_bpe, ("all",), "{encoder: dict, merges: list of pairs}: GPT-2's BPE files"),
 }
 

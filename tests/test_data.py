@@ -216,3 +216,26 @@ def test_unusable_mirror_cache_and_names_are_data_errors(isolated, monkeypatch, 
     with pytest.raises(DataError, match=rf"cannot be written .* from {entry.url}. Set LLMBOOK_CACHE_DIR"):
         data.path("demo/x.txt")
 
+
+
+def test_the_datasets_of_part_iv_have_disjoint_stable_splits():
+    """ChnSentiCorp, Alpaca and HH-RLHF come unsplit: the hash splits cover every usable row once, keep a
+    repeated text (or a shared prompt) inside one split, and do not depend on file order."""
+    reviews = {split: [r["review"] for r in data.load("chnsenticorp", split)] for split in ("train", "val", "test")}
+    assert sum(map(len, reviews.values())) == 7765  # 7,766 rows, one empty review left out
+    assert not set(reviews["train"]) & (set(reviews["val"]) | set(reviews["test"]))
+    assert 0.08 < len(reviews["test"]) / 7765 < 0.12 and {r["label"] for r in data.load("chnsenticorp", "test")} == {0, 1}
+    alpaca = data.load("alpaca")
+    assert len(alpaca["train"]) + len(alpaca["val"]) == 5000 and 400 < len(alpaca["val"]) < 600
+    assert set(alpaca["val"][0]) == {"instruction", "input", "output"}
+    prompt = lambda pair: pair["chosen"].split("\n\nAssistant:", 1)[0]  # noqa: E731
+    hh = data.load("hh_rlhf")
+    assert len(hh["train"]) + len(hh["test"]) == 2312
+    assert not {prompt(p) for p in hh["train"]} & {prompt(p) for p in hh["test"]}
+    assert all(p[k].startswith("\n\nHuman:") and "\n\nAssistant:" in p[k] for p in hh["test"] for k in p)
+
+
+def test_banking77_labels_index_its_category_list():
+    test = data.load("banking77", "test")
+    assert len(test) == 3080 and len({r["label"] for r in test}) == 77
+    assert {r["category"] for r in test if r["label"] == test[0]["label"]} == {test[0]["category"]}

@@ -1,5 +1,6 @@
 """The training loop: one readable ``Trainer`` for a language model (causal; masked or span corruption
-with an ``objective``).
+with an ``objective``), and for fine-tuning on separate examples (:class:`llmbook.train.Examples`: a
+classifier, a chat, preference pairs) with a loss the caller gives.
 
 Each optimizer step:
 
@@ -40,6 +41,7 @@ from torch import nn
 from .. import device as _device
 from . import checkpoint as _ckpt
 from .batching import get_batch, shard_rows
+from .examples import Examples
 from .distributed import DistInfo, all_reduce_mean
 from .optim import WarmupCosineSchedule, configure_optimizer
 
@@ -151,7 +153,9 @@ class Trainer:
     Args:
         model: the module to train, moved to ``device`` and kept as ``trainer.model`` (the training
             step runs it through ``torch.compile`` and DDP when those are on).
-        train_data, val_data: 1-D integer tensors of token ids (kept on the CPU; batches are copied over).
+        train_data, val_data: 1-D integer tensors of token ids (kept on the CPU; batches are copied over),
+            or :class:`Examples` for fine-tuning: each step then draws ``batch_size`` random examples
+            (``block_size`` is not used) and ``objective`` gives their loss.
         config: a :class:`TrainConfig`.
         device: default: GPU ``LOCAL_RANK`` under torchrun with CUDA, else :func:`llmbook.device.pick_device`.
         sample_fn: ``sample_fn(model) -> str`` called every ``sample_interval`` steps (text goes to the history).
@@ -162,7 +166,9 @@ class Trainer:
             causal LM's next-token loss ``model(x, y)[1]``. Masked LM and span corruption
             (:mod:`llmbook.objectives`) corrupt ``x`` with ``generator``, the trainer's seeded batch
             generator in training and a fixed one in evaluation, so that evaluation always sees the
-            same corruption and a resumed run continues exactly.
+            same corruption and a resumed run continues exactly. With :class:`Examples` it is required
+            and called as ``objective(model, batch, generator) -> loss`` with ``batch`` the collated
+            dict of tensors on the trainer's device (e.g. ``llmbook.models.classifier.classification_loss``).
 
     Early stopping watches ``record[trainer.monitored]``: ``"val_loss"``, or ``"train_loss"`` when
     ``val_data`` is ``None``. ``best_loss`` and ``best_step`` are its best value and when it was seen;
@@ -179,7 +185,7 @@ class Trainer:
         device: torch.device | str | None = None,
         sample_fn: Callable[[nn.Module], str] | None = None,
         callbacks: tuple[Callable[["Trainer", dict], Any], ...] | list = (),
-        objective: Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+        objective: Callable[..., torch.Tensor] | None = None,
     ):
         self.config = config = config or TrainConfig()
         self.dist = DistInfo.from_env()
@@ -192,8 +198,14 @@ class Trainer:
         self.device_type = self.device.type
         if config.precision == "fp16-mixed" and self.device_type != "cuda":
             raise ValueError("precision 'fp16-mixed' needs a CUDA GPU (fp16 autocast + GradScaler); use 'bf16-mixed' or 'fp32' here")
+        self.on_examples = isinstance(train_data, Examples)
+        if val_data is not None and isinstance(val_data, Examples) != self.on_examples:
+            raise TypeError("train_data and val_data must be of one kind: both token tensors or both Examples")
+        if self.on_examples and objective is None:
+            raise ValueError("training on Examples needs objective=loss_fn, called as loss_fn(model, batch, generator)"
+                             " (e.g. llmbook.models.classifier.classification_loss)")
         for name, data in (("train_data", train_data), ("val_data", val_data)):
-            if data is not None and len(data) <= config.block_size:
+            if data is not None and not self.on_examples and len(data) <= config.block_size:
                 raise ValueError(f"{name} has {len(data)} tokens, fewer than block_size + 1 = {config.block_size + 1}")
         self.train_data, self.val_data = train_data, val_data
         self.model: nn.Module = model.to(self.device)
@@ -224,6 +236,7 @@ class Trainer:
         self.evals_without_improvement = 0
         self.stopped_early = False
         self.best_state: dict[str, torch.Tensor] | None = None
+        self._tokens_in_window = 0  # tokens trained on since the last throughput log (Examples only)
 
     # ------------------------------------------------------------------ pieces of the loop
 
@@ -234,12 +247,20 @@ class Trainer:
             return nullcontext()
         return torch.autocast(device_type=self.device_type, dtype=dtype)
 
-    def _batch(self, data: torch.Tensor, batch_size: int, generator: torch.Generator):
+    def _batch(self, data: torch.Tensor | Examples, batch_size: int, generator: torch.Generator):
+        """Windows ``(x, y)`` cut from a token stream, or a dict of tensors of random examples."""
+        if isinstance(data, Examples):
+            batch = data.sample(batch_size, generator, rank=self.dist.rank, world_size=self.dist.world_size)
+            self._tokens_in_window += Examples.tokens(batch) * self.dist.world_size
+            return Examples.to_device(batch, self.device)
         return get_batch(data, self.config.block_size, batch_size, generator, device=self.device,
                          rank=self.dist.rank, world_size=self.dist.world_size)
 
-    def _loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """The loss of one batch of windows: the model's next-token loss, or the objective's."""
+    def _loss(self, model: nn.Module, batch: Any, generator: torch.Generator) -> torch.Tensor:
+        """The loss of one batch: the model's next-token loss on windows, or the objective's."""
+        if self.on_examples:
+            return self.objective(model, batch, generator)
+        x, y = batch
         if self.objective is None:
             return model(x, y)[1]
         return self.objective(model, x, y, generator)
@@ -249,13 +270,13 @@ class Trainer:
         cfg = self.config
         loss_sum = torch.zeros((), device=self.device)
         for micro in range(cfg.grad_accum_steps):
-            x, y = self._batch(self.train_data, cfg.batch_size, self.generator)
+            batch = self._batch(self.train_data, cfg.batch_size, self.generator)
             last = micro == cfg.grad_accum_steps - 1
             # Under DDP, skip the gradient all-reduce on all but the last micro-batch.
             sync = nullcontext() if (last or not self.dist.enabled) else self._step_model.no_sync()
             with sync:
                 with self.autocast():
-                    loss = self._loss(self._step_model, x, y, self.generator)
+                    loss = self._loss(self._step_model, batch, self.generator)
                 loss = loss / cfg.grad_accum_steps
                 self.scaler.scale(loss).backward()
             loss_sum += loss.detach().float()
@@ -279,9 +300,11 @@ class Trainer:
         self.model.eval()
         total = torch.zeros((), device=self.device)
         for _ in range(n_batches):
-            x, y = self._batch(data, cfg.eval_batch_size or cfg.batch_size, generator)
+            tokens = self._tokens_in_window
+            batch = self._batch(data, cfg.eval_batch_size or cfg.batch_size, generator)
+            self._tokens_in_window = tokens  # evaluation batches are not training throughput
             with self.autocast():
-                loss = self._loss(self.model, x, y, generator)
+                loss = self._loss(self.model, batch, generator)
             total += loss.float()
         self.model.train(was_training)
         return all_reduce_mean(total / n_batches).item()
@@ -359,7 +382,7 @@ class Trainer:
         if cfg.eval_interval and self.step == 0 and 0 not in self.history.eval_step:
             self.evaluate()
         pending: list[tuple[int, float, torch.Tensor]] = []
-        t0, steps_in_window = time.perf_counter(), 0
+        t0, steps_in_window, self._tokens_in_window = time.perf_counter(), 0, 0
         try:
             while self.step < target and not self.stopped_early:
                 lr = self.optimizer.param_groups[0]["lr"]
@@ -369,12 +392,13 @@ class Trainer:
                 evaluate_now = bool(cfg.eval_interval) and (self.step % cfg.eval_interval == 0 or self.step == cfg.max_steps)
                 if self.step % cfg.log_interval == 0 or end or evaluate_now:
                     loss = self._flush(pending)
-                    tokens_per_s = steps_in_window * cfg.tokens_per_step / max(time.perf_counter() - t0, 1e-9)
+                    tokens = self._tokens_in_window if self.on_examples else steps_in_window * cfg.tokens_per_step
+                    tokens_per_s = tokens / max(time.perf_counter() - t0, 1e-9)
                     self.history.throughput_step.append(self.step)
                     self.history.tokens_per_s.append(tokens_per_s)
                     bar.update(steps_in_window)
                     bar.set_postfix(loss=f"{loss:.4f}", tok_s=f"{tokens_per_s:,.0f}", lr=f"{lr:.2e}")
-                    steps_in_window = 0
+                    steps_in_window, self._tokens_in_window = 0, 0
                 if evaluate_now:
                     record = self.evaluate()
                     if show:
