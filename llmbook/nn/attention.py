@@ -278,9 +278,10 @@ class MultiHeadAttention(nn.Module):
 
     def _project_qkv(self, x: torch.Tensor, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Queries from ``x``, keys and values from ``source``, split into heads ``(batch, heads, seq, head_dim)``."""
-        if source is x:
+        if source is x and all(type(p) is nn.Linear for p in (self.q_proj, self.k_proj, self.v_proj)):
             # Self-attention: one (d_model → 3·inner_dim) matmul instead of three; the same numbers, but the
             # backward pass then also runs one matmul for x's gradient instead of three plus two additions.
+            # Only for plain layers: a wrapped projection (e.g. LoRA's) must be called to do its part.
             weight = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])
             bias = None if self.q_proj.bias is None else torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
             q, k, v = F.linear(x, weight, bias).split(self.inner_dim, dim=-1)
