@@ -10,16 +10,18 @@ from __future__ import annotations
 import torch
 
 from .bert import BERT, BERTConfig, BertForPreTraining, mean_pool
+from .classifier import LSTMClassifier, LSTMClassifierConfig, SequenceClassifier, classification_loss, predict
 from .gpt import GPT, GPTConfig
 from .mlp_lm import MLPLM, MLPLMConfig
 from .rnn_lm import RNNLM, RNNLMConfig
 from .t5 import T5, T5Config, shift_right
 
 MODELS: dict[type, type[torch.nn.Module]] = {GPTConfig: GPT, MLPLMConfig: MLPLM, RNNLMConfig: RNNLM,
-                                             BERTConfig: BERT, T5Config: T5}
+                                             BERTConfig: BERT, T5Config: T5, LSTMClassifierConfig: LSTMClassifier}
 
 
-def build(config: GPTConfig | MLPLMConfig | RNNLMConfig | BERTConfig | T5Config) -> torch.nn.Module:
+def build(config: GPTConfig | MLPLMConfig | RNNLMConfig | BERTConfig | T5Config | LSTMClassifierConfig
+          ) -> torch.nn.Module:
     """The model that ``config`` describes: ``GPT(config)`` for a ``GPTConfig``, and so on."""
     if type(config) not in MODELS:
         raise TypeError(f"no model for a {type(config).__name__}: give one of "
