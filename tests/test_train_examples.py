@@ -135,3 +135,47 @@ def test_examples_need_an_objective_and_one_kind_of_data():
     with pytest.raises(TypeError, match="one kind"):
         Trainer(BagOfWords(), train, torch.arange(100), TrainConfig(progress=False), objective=loss_fn,
                 device="cpu")
+
+
+def _lora_trainer(seed=0):
+    """A tiny GPT with LoRA on its attention and MLP, fine-tuned on chat-like examples (loss on labels)."""
+    from llmbook.finetune import apply_lora, sequence_logps
+    from llmbook.models import GPT, GPTConfig
+
+    seed_everything(seed)
+    model = apply_lora(GPT(GPTConfig(vocab_size=30, n_layer=2, n_head=2, n_embd=16, block_size=16)),
+                       r=2, alpha=4, target_modules=["q_proj", "v_proj", "fc1"], dropout=0.1)
+    g = torch.Generator().manual_seed(7)
+    items = []
+    for _ in range(40):
+        prompt = torch.randint(1, 30, (4,), generator=g).tolist()
+        reply = torch.randint(1, 30, (3,), generator=g).tolist()
+        items.append({"input_ids": prompt + reply, "labels": [IGNORE_INDEX] * 4 + reply})
+
+    def sft_loss(model, batch, generator):
+        tokens = (batch["labels"] != IGNORE_INDEX).sum()
+        return -sequence_logps(model, batch["input_ids"], batch["labels"], batch["attention_mask"]).sum() / tokens
+
+    config = TrainConfig(max_steps=12, batch_size=4, lr=0.01, warmup_steps=2, eval_interval=4, eval_steps=2,
+                         progress=False)
+    return Trainer(model, Examples(items, pad_id=0), None, config, objective=sft_loss, device="cpu")
+
+
+def test_a_resumed_lora_run_restores_adapters_optimizer_and_history(tmp_path):
+    from llmbook.finetune import lora_state_dict
+
+    uninterrupted = _lora_trainer()
+    uninterrupted.train()
+    first = _lora_trainer()
+    first.train(until_step=5)
+    first.save_checkpoint(str(tmp_path / "ckpt"))
+    resumed = _lora_trainer(seed=3)  # other initial adapters: the checkpoint must replace them
+    resumed.load_checkpoint(str(tmp_path / "ckpt"))
+    resumed.train()
+    assert resumed.history.train_loss == uninterrupted.history.train_loss
+    ours, theirs = lora_state_dict(resumed.model), lora_state_dict(uninterrupted.model)
+    assert ours.keys() == theirs.keys() and len(ours) == 2 * 2 * 3  # A and B of 3 layers in 2 blocks
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    state, reference = resumed.optimizer.state_dict()["state"], uninterrupted.optimizer.state_dict()["state"]
+    assert len(reference) == len(ours)  # only the adapters are optimised
+    assert all(torch.equal(state[k]["exp_avg_sq"], reference[k]["exp_avg_sq"]) for k in reference)
