@@ -72,7 +72,8 @@ def _sentiment_items(n: int, seed: int):
     for _ in range(n):
         label = int(torch.randint(2, (1,), generator=g))
         length = int(torch.randint(2, 7, (1,), generator=g))
-        ids = torch.randint(10, 20, (length,), generator=g) if label else torch.randint(1, 10, (length,), generator=g)
+        low = 10 if label else 1
+        ids = torch.randint(low, low + 9, (length,), generator=g)
         items.append({"input_ids": ids.tolist(), "label": label})
     return items
 
@@ -154,7 +155,8 @@ def _lora_trainer(seed=0):
 
     def sft_loss(model, batch, generator):
         tokens = (batch["labels"] != IGNORE_INDEX).sum()
-        return -sequence_logps(model, batch["input_ids"], batch["labels"], batch["attention_mask"]).sum() / tokens
+        logps = sequence_logps(model, batch["input_ids"], batch["labels"], batch["attention_mask"])
+        return -logps.sum() / tokens
 
     config = TrainConfig(max_steps=12, batch_size=4, lr=0.01, warmup_steps=2, eval_interval=4, eval_steps=2,
                          progress=False)

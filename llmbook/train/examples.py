@@ -92,7 +92,8 @@ class Examples:
         if len(items) == 0:
             raise ValueError("Examples needs at least one example")
         if collate is None and pad_id is None:
-            raise ValueError("give pad_id (the tokenizer's padding id) for the default pad_batch, or a collate")
+            raise ValueError("give pad_id (the tokenizer's padding id) for the default pad_batch, "
+                             "or a collate function")
         self.items = list(items)
         self.pad_id = pad_id
         self.collate = collate if collate is not None else (lambda rows: pad_batch(rows, pad_id))
@@ -118,7 +119,8 @@ class Examples:
             yield self.to_device(self.collate(self.items[start:start + batch_size]), device)
 
     @staticmethod
-    def to_device(batch: dict[str, torch.Tensor], device: torch.device | str | None) -> dict[str, torch.Tensor]:
+    def to_device(batch: dict[str, torch.Tensor],
+                  device: torch.device | str | None) -> dict[str, torch.Tensor]:
         if not isinstance(batch, Mapping):
             raise TypeError(f"collate must return a dict of tensors, got {type(batch).__name__}")
         return {k: v.to(device) for k, v in batch.items()} if device is not None else dict(batch)
