@@ -15,6 +15,7 @@ A file whose sha256 does not match the registry is never used and never silently
 """
 from __future__ import annotations
 
+import bz2
 import csv
 import gzip
 import hashlib
@@ -305,6 +306,83 @@ def _gpt2_bpe(split: str) -> dict[str, Any]:
     return {"encoder": encoder, "merges": merges}
 
 
+# ---------------------------------------------------------------- benchmarks (evaluation chapters)
+
+
+def _hellaswag(split: str) -> list[dict[str, Any]]:
+    # klosax's text copy of the validation set: 6 lines per item, "{activity_label}: {ctx}", the
+    # label, the 4 endings (WikiHow's [header]/[title]/[step] markers stripped; hellaswag_items).
+    name = "hellaswag/hellaswag_val_full.txt.bz2"
+    with bz2.open(path(name), "rt", encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline
+    if len(lines) % 6:
+        raise DataError(f"{name}: {len(lines)} lines is not a multiple of 6 (a context, a label "
+                        "and 4 endings per item)")
+    items = []
+    for start in range(0, len(lines), 6):
+        head, label, *endings = lines[start : start + 6]
+        where = f"{name}, item {start // 6} (line {start + 1})"
+        activity_label, sep, ctx = head.partition(": ")
+        if not sep or not activity_label:
+            raise DataError(f"{where}: the context line {head[:60]!r} lacks its 'activity label: ' "
+                            "prefix")
+        if label not in ("0", "1", "2", "3"):
+            raise DataError(f"{where}: the label line is {label!r}, not one of 0, 1, 2, 3")
+        if not all(endings):
+            raise DataError(f"{where}: an ending is empty")
+        items.append({"activity_label": activity_label, "ctx": ctx, "label": int(label),
+                      "endings": endings})
+    return items
+
+
+def _arc(file: str) -> Callable[[str], list[dict[str, Any]]]:
+    def load_split(split: str) -> list[dict[str, Any]]:
+        # MosaicML's llm-foundry copy of the test split: {"query": "Question: ...", choices, gold}.
+        assert split == "test"
+        name = f"arc/{file}"
+        items = []
+        for n, line in enumerate(_read_text(name).splitlines(), start=1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            choices, gold = row.get("choices"), row.get("gold")
+            ok = (isinstance(row.get("query"), str) and isinstance(choices, list)
+                  and len(choices) >= 2 and all(isinstance(c, str) and c for c in choices)
+                  and isinstance(gold, int) and 0 <= gold < len(choices))
+            if not ok:
+                raise DataError(f"{name}, line {n}: expected {{query: str, choices: [non-empty "
+                                f"str, ...], gold: index into choices}}, got {line[:120]!r}")
+            items.append({"query": row["query"], "choices": choices, "gold": gold})
+        return items
+
+    return load_split
+
+
+CMMLU_SUBJECTS: list[str] = sorted(
+    k[len("cmmlu/test/"):-len(".csv")] for k in REGISTRY if k.startswith("cmmlu/test/")
+)
+
+
+def _cmmlu(split: str) -> list[dict[str, Any]]:
+    items = []
+    for subject in CMMLU_SUBJECTS:
+        name = f"cmmlu/{split}/{subject}.csv"
+        with open(path(name), newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+        if not rows or rows[0][1:] != ["Question", "A", "B", "C", "D", "Answer"]:
+            raise DataError(f"{name}: expected the header ',Question,A,B,C,D,Answer', got "
+                            f"{rows[:1]}")
+        for n, row in enumerate(rows[1:], start=2):
+            if len(row) != 7 or row[6] not in ("A", "B", "C", "D"):
+                raise DataError(f"{name}, row {n}: expected 7 columns ending in an answer A-D, got "
+                                f"{row}")
+            items.append({"subject": subject, "question": row[1], "choices": row[2:6],
+                          "answer": "ABCD".index(row[6])})
+    return items
+
+
 @dataclass(frozen=True)
 class Dataset:
     loader: Callable[[str], Any]
@@ -330,6 +408,19 @@ DATASETS: dict[str, Dataset] = {
                        "(MIT; may be offensive: show only reviewed examples)"),
     "banking77": Dataset(_banking77, ("train", "test"), "list of {text, label, category}: 77 banking intents"),
     "gpt2-bpe": Dataset(_gpt2_bpe, ("all",), "{encoder: dict, merges: list of pairs}: GPT-2's BPE files"),
+    "hellaswag": Dataset(_hellaswag, ("val",),
+                         "list of {activity_label, ctx, label, endings}: all 10,042 HellaSwag "
+                         "validation items (MIT; WikiHow markers stripped, see "
+                         "llmbook.evaluate.tasks.hellaswag_items)"),
+    "arc_easy": Dataset(_arc("arc_easy_test.jsonl"), ("test",),
+                        "list of {query, choices, gold}: the 2,376 ARC-Easy test questions "
+                        "(CC BY-SA 4.0)"),
+    "arc_challenge": Dataset(_arc("arc_challenge_test.jsonl"), ("test",),
+                             "list of {query, choices, gold}: the 1,172 ARC-Challenge test "
+                             "questions (CC BY-SA 4.0)"),
+    "cmmlu": Dataset(_cmmlu, ("dev", "test"),
+                     "list of {subject, question, choices, answer}: CMMLU, Chinese multiple choice "
+                     "in 67 subjects (CC BY-NC-SA 4.0: non-commercial use only, share alike)"),
 }
 
 

@@ -648,3 +648,165 @@ def test_command_line_runs_the_same_items_as_the_functions(tmp_path, gpt2_tokeni
             main(bad)
     with pytest.raises(ValueError, match="style"):
         run_mmlu(tiny, gpt2_tokenizer, ["management"], 2, style="letters")
+
+
+# ---------------------------------------------------------------- HellaSwag, ARC, CMMLU
+# (Equality of these formats and of the engine with lm-evaluation-harness itself: tests/test_harness.py.)
+
+
+def test_benchmark_loaders_return_the_whole_splits():
+    hellaswag = data.load("hellaswag", "val")
+    assert len(hellaswag) == 10_042 and {r["label"] for r in hellaswag} == {0, 1, 2, 3}
+    assert all(len(r["endings"]) == 4 and r["activity_label"] and r["ctx"] for r in hellaswag)
+    endings = ["is using wrap to wrap a pair of skis.", "is ripping level tiles off.",
+               "is holding a rubik's cube.", "starts pulling up roofing on a roof."]
+    assert hellaswag[0] == {"activity_label": "Roof shingle removal", "ctx": "A man is sitting on a roof. he",
+                            "label": 3, "endings": endings}
+    for name, size in (("arc_easy", 2376), ("arc_challenge", 1172)):
+        rows = data.load(name, "test")
+        assert len(rows) == size and all(r["query"].startswith("Question: ") for r in rows)
+        assert all(0 <= r["gold"] < len(r["choices"]) for r in rows)
+    dev, test = data.load("cmmlu", "dev"), data.load("cmmlu", "test")
+    assert len(dev) == 5 * 67 and len(test) == 11_582 and len(data.CMMLU_SUBJECTS) == 67
+    assert {r["subject"] for r in test} == set(data.CMMLU_SUBJECTS)
+    assert {r["answer"] for r in test} == {0, 1, 2, 3}
+    assert dev[0] == {"subject": "agronomy", "question": "肉牛屠宰后，胴体的哪个部位肉质较好",
+                      "choices": ["胸", "腹", "大腿", "小腿"], "answer": 2}
+    assert "CC BY-NC-SA 4.0" in data.DATASETS["cmmlu"].description
+
+
+def test_malformed_benchmark_files_are_data_errors(tmp_path, monkeypatch):
+    import bz2
+
+    def serve(name: str, content: bytes):
+        file = tmp_path / name.replace("/", "_")
+        file.write_bytes(content)
+        monkeypatch.setattr(data, "path", lambda _: file)
+
+    six = ["Act: A man. he", "3", "a.", "b.", "c.", "d."]
+    serve("h.bz2", bz2.compress("\n".join(six[:5]).encode()))
+    with pytest.raises(data.DataError, match="not a multiple of 6"):
+        data._hellaswag("val")
+    broken_files = [(["no colon here"] + six[1:], "activity label"),
+                    (six[:1] + ["7"] + six[2:], "not one of 0, 1, 2, 3"),
+                    (six[:5] + [""], "an ending is empty")]
+    for broken, match in broken_files:
+        serve("h.bz2", bz2.compress(("\n".join(broken) + "\n").encode()))
+        with pytest.raises(data.DataError, match=match):
+            data._hellaswag("val")
+    serve("a.jsonl", b'{"query": "Question: q", "choices": ["x", "y"], "gold": 2}\n')
+    with pytest.raises(data.DataError, match="line 1: expected"):
+        data._arc("arc_easy_test.jsonl")("test")
+    serve("c.csv", ",Question,A,B,C,D\n0,q,a,b,c,d\n".encode())
+    with pytest.raises(data.DataError, match="header"):
+        data._cmmlu("dev")
+    serve("c.csv", ",Question,A,B,C,D,Answer\n0,q,a,b,c,d,E\n".encode())
+    with pytest.raises(data.DataError, match="answer A-D"):
+        data._cmmlu("dev")
+
+
+def test_new_prompt_formats_written_out_by_hand():
+    from llmbook.evaluate.tasks import arc_items, cmmlu_items, hellaswag_items
+
+    row = {"activity_label": "High jump", "ctx": "A boy is running down a track. the boy", "label": 2,
+           "endings": ["runs into a car.", "gets in a mat.", "lifts his body.", "stands on his hands."]}
+    assert hellaswag_items([row]) == [{"context": "High jump: A boy is running down a track. The boy",
+                                       "choices": row["endings"], "label": 2}]
+    wikihow = {"activity_label": "Health", "ctx_a": "[header] How to rest [title] Sleep. [step] Go to bed.",
+               "ctx_b": "", "label": "1",
+               "endings": ["[substeps] Read a [book title] book.", "Dream [title] Wake up."]}
+    assert hellaswag_items([wikihow]) == [{"context": "Health: How to rest. Sleep. Go to bed.",
+                                           "choices": [" Read a book.", "Dream. Wake up."], "label": 1}]
+    arc = {"query": "Question: Which gas do plants take in?", "choices": ["oxygen", "carbon dioxide"],
+           "gold": 1}
+    assert arc_items([arc]) == [{"context": "Question: Which gas do plants take in?\nAnswer:",
+                                 "choices": ["oxygen", "carbon dioxide"], "label": 1}]
+    cmmlu = {"subject": "arts", "question": " 京剧的四大行当是什么？", "choices": ["生旦净丑", "甲", "乙", "丙"], "answer": 0}
+    assert cmmlu_items([cmmlu]) == [{
+        "context": "京剧的四大行当是什么？\nA. 生旦净丑\nB. 甲\nC. 乙\nD. 丙\n答案：", "choices": ["A", "B", "C", "D"], "label": 0,
+        "description": "以下是关于艺术学的单项选择题，请直接给出正确答案的选项。\n\n", "subject": "arts"}]
+
+
+def test_new_task_formats_reject_bad_rows_clearly():
+    from llmbook.evaluate.tasks import arc_items, check_items, cmmlu_items, hellaswag_items, load_task
+
+    arc = {"query": "Question: q", "choices": ["x", "y"], "gold": 0}
+    hs = {"activity_label": "A", "ctx": "c.", "endings": ["x", "y"], "label": 0}
+    cm = {"subject": "arts", "question": "q", "choices": ["a", "b", "c", "d"], "answer": 0}
+    cases = [
+        (lambda: load_task("winogrande"), "unknown task 'winogrande'"),
+        (lambda: hellaswag_items([hs | {"label": ""}]), "row 0 has no label.*'val'"),
+        (lambda: check_items([GOOD | {"label": None}]), r"items\[0\] has no label"),
+        (lambda: arc_items([arc | {"gold": 4}]), "label 4, outside its 2 choices"),
+        (lambda: arc_items([arc | {"gold": "B"}]), "label 'B', not an index"),
+        (lambda: arc_items([arc | {"choices": []}]), "ARC row 0 has no choices"),
+        (lambda: hellaswag_items([hs | {"endings": []}]), "HellaSwag row 0 has no endings"),
+        (lambda: arc_items([arc | {"query": "q"}]), "does not start with 'Question: '"),
+        (lambda: arc_items([{"choices": ["x"], "gold": 0}]), r"lacks \['query'\]"),
+        (lambda: hellaswag_items([{"activity_label": "A", "endings": ["x"], "label": 0}]),
+         r"lacks \['ctx'\]"),
+        (lambda: cmmlu_items([cm | {"choices": list("abcde")}]), "5 choices.*A to D"),
+        (lambda: cmmlu_items([cm | {"subject": "astrology"}]), "unknown CMMLU subject 'astrology'"),
+        (lambda: cmmlu_items([cm], "law"), "no CMMLU items for subject 'law'"),
+        (lambda: cmmlu_items([{"question": "q"}]), "CMMLU row 0 lacks"),
+        (lambda: mmlu_items([cm | {"choices": ["a"]}]), "MMLU question 'q' has 1 choices"),
+        (lambda: load_task("mmlu", n=5), "per_subject"),
+        (lambda: load_task("arc_easy", per_subject=5), "has no subjects"),
+        (lambda: load_task("hellaswag", num_fewshot=5), "no few-shot split"),
+        (lambda: load_task("hellaswag", num_fewshot=-1), "non-negative int"),
+        (lambda: load_task("cmmlu", per_subject=0), "per_subject must be a positive int"),
+        (lambda: load_task("cmmlu", subjects=["astrology"]), r"unknown cmmlu subject\(s\) \['astrology'\]"),
+        (lambda: load_task("arc_challenge", n=5000), "asked for 5000 items but there are 1172"),
+        (lambda: load_task("arc_challenge", n=0), "positive int"),
+    ]
+    for call, match in cases:
+        with pytest.raises(ValueError, match=match):
+            call()
+
+
+def test_load_task_subsets_are_seeded_and_pools_are_the_dev_split():
+    from llmbook.evaluate.tasks import TASKS, cmmlu_items, load_task
+
+    a, b, c = (load_task("hellaswag", n=30, seed=s)["items"] for s in (0, 0, 1))
+    assert a == b and a != c and len(a) == 30
+    task = load_task("cmmlu", subjects=["arts", "logical"], per_subject=3, seed=2)
+    assert [it["subject"] for it in task["items"]] == ["arts"] * 3 + ["logical"] * 3
+    assert task["num_fewshot"] == 5 and task["sampler"] == "first_n"
+    assert task["fewshot_items"]["logical"] == cmmlu_items(data.load("cmmlu", "dev"), "logical")
+    assert len(load_task("cmmlu", subjects=["arts"], per_subject=10_000)["items"]) == sum(
+        r["subject"] == "arts" for r in data.load("cmmlu", "test"))  # fewer than asked: all of them
+    assert load_task("arc_easy")["num_fewshot"] == 0 and len(load_task("arc_easy")["items"]) == 2376
+    assert load_task("mmlu_cloze", subjects=["anatomy"], per_subject=2)["fewshot_items"] is None
+    assert set(TASKS) == {"piqa", "hellaswag", "arc_easy", "arc_challenge", "mmlu", "mmlu_cloze", "cmmlu"}
+
+
+def test_command_line_runs_the_new_benchmarks(tmp_path, gpt2_tokenizer, capsys, monkeypatch):
+    from llmbook.evaluate import __main__ as cli
+    from llmbook.evaluate import suites
+    from llmbook.evaluate.tasks import load_task
+
+    tiny = _tiny_llama()
+    tiny.save_pretrained(tmp_path / "tiny")
+    gpt2_tokenizer.save_pretrained(tmp_path / "tiny")
+    out = tmp_path / "arc.json"
+    monkeypatch.setitem(suites.PUBLISHED, ("arc_easy", "acc_norm"), 0.5)
+    threads = []
+    monkeypatch.setattr(torch, "set_num_threads", threads.append)  # not for the rest of the tests
+    model = ["--model", str(tmp_path / "tiny"), "--quiet"]
+    figures = cli.main(["arc_easy", "--limit", "4", "--out", str(out), "--threads", "1"] + model)
+    assert threads == [1]
+    assert json.loads(out.read_text()) == figures and figures["n_items"] == 4 and figures["num_fewshot"] == 0
+    direct = multiple_choice(tiny, gpt2_tokenizer, **load_task("arc_easy", n=4, seed=0), seed=0,
+                             progress=False)
+    assert figures["acc_norm"]["estimate"] == direct.acc_norm and figures["acc"]["estimate"] == direct.acc
+    assert figures["acc_norm"]["published"] == 0.5 and figures["acc"]["published"] is None
+    assert "ARC-Easy: 4 items" in capsys.readouterr().out
+    cmmlu = cli.main(["cmmlu", "--subjects", "arts", "--per-subject", "2", "--shots", "1"] + model)
+    assert cmmlu["n_items"] == 2 and cmmlu["num_fewshot"] == 1
+    piqa = cli.main(["piqa", "--limit", "2"] + model)  # suites.main's command
+    assert piqa["benchmark"] == "piqa" and piqa["n_items"] == 2
+    for bad in (["cmmlu", "--limit", "3"], ["hellaswag", "--per-subject", "2"], ["arc_easy", "--limit", "0"],
+                ["cmmlu", "--subjects", "astrology"], ["--help"]):
+        with pytest.raises(SystemExit):
+            cli.main(bad)
+    assert "hellaswag" in capsys.readouterr().out  # the help lists the new commands

@@ -5,8 +5,10 @@ Three layers, each a module:
 * :mod:`~llmbook.evaluate.engine` — the model's side: :func:`loglikelihoods`, the summed
   log-probability of continuations given contexts, batched (and the one forward pass that
   :func:`strided_perplexity` shares);
-* :mod:`~llmbook.evaluate.tasks` — the benchmarks' side: :func:`piqa_items`, :func:`mmlu_items` in
-  lm-evaluation-harness's prompt formats, :func:`fewshot_contexts` (new tasks are added here);
+* :mod:`~llmbook.evaluate.tasks` — the benchmarks' side: :func:`piqa_items`, :func:`mmlu_items`,
+  :func:`hellaswag_items`, :func:`arc_items`, :func:`cmmlu_items` in lm-evaluation-harness's prompt
+  formats (``tests/test_harness.py`` checks them and the log-likelihoods against the harness itself),
+  :func:`fewshot_contexts`, :func:`load_task` (new tasks are added here);
 * :mod:`~llmbook.evaluate.scoring` — :func:`multiple_choice` (``acc``, ``acc_norm`` with bootstrap
   CIs), :func:`predict`, :class:`MultipleChoiceResult`.
 
@@ -23,7 +25,8 @@ from .perplexity import strided_perplexity
 from .robustness import char_noise, shuffle_words
 from .scoring import MultipleChoiceResult, multiple_choice, predict
 from .suites import PUBLISHED, mmlu_subset, piqa_subset, published_comparison, run_mmlu, run_piqa
-from .tasks import fewshot_contexts, mmlu_items, piqa_items
+from .tasks import (TASKS, arc_items, cmmlu_items, fewshot_contexts, hellaswag_items, load_task, mmlu_items,
+                    piqa_items)
 
 __all__ = [
     "EfficiencyReport",
@@ -39,6 +42,11 @@ __all__ = [
     "profile_model",
     "shuffle_words",
     "fewshot_contexts",
+    "TASKS",
+    "arc_items",
+    "cmmlu_items",
+    "hellaswag_items",
+    "load_task",
     "loglikelihoods",
     "mmlu_items",
     "multiple_choice",
