@@ -222,7 +222,7 @@ def test_student_notebooks_have_no_solutions(monkeypatch, tmp_path):
     monkeypatch.setattr(book, "_build_dir", lambda root: tmp_path)
     target = book.student_notebooks(ROOT)
     written = sorted(target.glob("*.ipynb"))
-    assert [p.name for p in written] == [n.name for n in book.toc_notebooks(ROOT)]
+    assert [p.name for p in written] == sorted(n.name for n in book.toc_notebooks(ROOT))
     for path in written:
         nb = nbformat.read(str(path), as_version=4)
         assert not any("solution" in c.metadata.get("tags", []) for c in nb.cells)

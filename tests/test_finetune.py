@@ -514,3 +514,11 @@ def test_dpo_loss_bad_input():
         dpo_loss(x, x, x, x, beta=0.0)
     with pytest.raises(ValueError, match="beta must be a positive number"):
         dpo_loss(x, x, x, x, beta=-1)
+
+
+def test_a_lora_layer_on_its_own_freezes_its_base_and_starts_as_the_identity_update():
+    base = nn.Linear(8, 6)
+    layer = LoRALinear(base, r=2, alpha=4)
+    assert [n for n, p in layer.named_parameters() if p.requires_grad] == ["lora_A.weight", "lora_B.weight"]
+    x = torch.randn(3, 8)
+    torch.testing.assert_close(layer(x), base(x), atol=0, rtol=0)

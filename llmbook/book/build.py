@@ -9,7 +9,11 @@ The notebooks are committed without outputs. One run of the book:
    ``_build/src/`` (with MathJax copied in from npm so that no page loads anything from the web; without
    papermill's injected parameters cell and nbval's marker lines, see :func:`for_the_web`), and
    Jupyter Book 1.x builds ``_build/html`` from them without executing anything again
-   (``-W -n --keep-going``: any warning fails the build).
+   (``-W -n --keep-going``: any warning fails the build). The teacher's guide
+   (``book/teachers_guide.md``) gets its tables there: each chapter's run time in ``ci`` and
+   ``full`` (the ``wall_seconds`` that ``execute`` writes into the results file) and each chapter's
+   learning goals, read from the notebooks (:func:`run_times_table`, :func:`learning_goals_table`),
+   so that no number or goal is typed twice.
 
 Command line (``make book`` runs ``all``)::
 
@@ -25,18 +29,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import posixpath
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from . import results as _results
-from .sizes import DRY_RUN_ENV, check_profile
+from .sizes import DRY_RUN_ENV, PROFILES, check_profile
 
 __all__ = [
     "project_root",
@@ -52,7 +59,14 @@ __all__ = [
     "for_the_web",
     "unfinished_cells",
     "build",
+    "run_times_table",
+    "learning_goals",
+    "learning_goals_table",
+    "fill_teachers_guide",
     "NOTEBOOK_TIME_LIMIT_S",
+    "TEACHERS_GUIDE",
+    "RUN_TIMES_MARKER",
+    "LEARNING_GOALS_MARKER",
 ]
 
 NOTEBOOK_TIME_LIMIT_S = 180.0  # per notebook, in the ci profile (full runs as long as its sizes need)
@@ -60,6 +74,11 @@ SOLUTION_TAG = "solution"
 INJECTED_TAG = "injected-parameters"  # papermill's tag on the cell it adds
 NBVAL_MARKER = re.compile(r"^[ \t]*# NBVAL_\w+[ \t]*\n?", re.MULTILINE)  # e.g. # NBVAL_CHECK_OUTPUT
 MATHJAX_VERSION = "3.2.2"
+TEACHERS_GUIDE = "book/teachers_guide.md"  # from the root; the staged copy gets its markers filled
+RUN_TIMES_MARKER = "<!-- llmbook:run-times -->"
+LEARNING_GOALS_MARKER = "<!-- llmbook:learning-goals -->"
+LEARNING_GOALS_HEADING = "**Learning goals.**"  # in each chapter's opening markdown cell
+NOT_RUN = "not run yet"
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -200,6 +219,10 @@ def execute(notebook: Path, profile: str = "ci", root: Path | None = None, check
     """Execute ``notebook`` once with papermill in ``profile``; save the executed copy and check its results.
 
     The executed copy goes to ``_build/executed/<profile>/``, results to ``_build/results/<profile>/``.
+    After a run without error, the notebook's wall time goes into its results file as a top-level
+    ``"wall_seconds"`` (beside ``"device"``, with ``"device_name"``, e.g. the GPU's model), outside
+    ``"results"``, so the band check never sees it; the teacher's guide shows it
+    (:func:`run_times_table`).
     A cell error is reported in ``Execution.error`` (the partial executed copy is still saved).
     ``dry_run`` runs the profile's shapes with training cut to a few steps (``<profile>-dry/`` folders, no
     band check, no time limit): the way to find a crash in the ``full`` code path before renting a GPU.
@@ -219,6 +242,7 @@ def execute(notebook: Path, profile: str = "ci", root: Path | None = None, check
     os.environ.update(LLMBOOK_RESULTS_DIR=str(results_dir), MPLBACKEND="module://matplotlib_inline.backend_inline",
                       PYDEVD_DISABLE_FILE_VALIDATION="1", **{DRY_RUN_ENV: "1" if dry_run else "0"})
     error = None
+    started_at = time.time()  # wall clock, to tell this run's results file from an older one
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
@@ -234,6 +258,8 @@ def execute(notebook: Path, profile: str = "ci", root: Path | None = None, check
             else:
                 os.environ[key] = value
     seconds = time.perf_counter() - start
+    if error is None:
+        _record_wall_time(results_dir / f"{notebook.stem}.json", seconds, started_at)
     problems: list[str] = []
     if check and not dry_run and error is None:
         problems = check_results(notebook.stem, profile, results_dir, root / "tests" / "expected")
@@ -260,6 +286,185 @@ def check_results(stem: str, profile: str, results_dir: Path, expected_dir: Path
     if recorded["profile"] != profile:
         return [f"results of {stem} are for profile {recorded['profile']!r}, not {profile!r}"]
     return _results.check_bands(recorded, json.loads(expected_file.read_text(encoding="utf-8")))
+
+
+def _device_name(device: str) -> str:
+    """What ``device`` (as the notebook recorded it: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``)
+    is on this machine, for a reader: the GPU's model, or how many CPU cores the run could use."""
+    if device.startswith("cuda"):
+        try:
+            import torch
+
+            index = int(device.split(":", 1)[1]) if ":" in device else 0
+            return torch.cuda.get_device_name(index)
+        except Exception:  # no driver in this process: say what we know rather than fail the run
+            return device
+    if device == "cpu":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return f"CPU, {cores} cores"
+    return device
+
+
+def _record_wall_time(results_file: Path, seconds: float, started_at: float) -> bool:
+    """Add ``"wall_seconds"`` and ``"device_name"`` to ``results_file`` if this run wrote it (a
+    notebook that never called ``llmbook.start`` leaves an older file, which is not touched); return
+    whether it did. Written atomically, like :mod:`.results` writes it."""
+    if not results_file.is_file():
+        return False
+    if results_file.stat().st_mtime < started_at - 2.0:  # 2 s of slack: coarse file-system clocks
+        return False
+    try:
+        payload = json.loads(results_file.read_text(encoding="utf-8"))
+    except ValueError:  # unreadable: the band check (check_results) reports it with its fix
+        return False
+    payload["wall_seconds"] = round(seconds, 1)
+    payload["device_name"] = _device_name(str(payload.get("device", "")))
+    fd, tmp = tempfile.mkstemp(dir=results_file.parent, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(payload, f, indent=2, sort_keys=True)
+    os.replace(tmp, results_file)
+    return True
+
+
+# ------------------------------------------------------------------------- the teacher's guide
+
+
+def _toc_parts(root: Path) -> list[tuple[str | None, list[Path]]]:
+    """The notebooks of ``_toc.yml`` by part: ``[(caption or None, [notebook, ...]), ...]``."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    notebooks = {n.relative_to(root).with_suffix("").as_posix(): n for n in toc_notebooks(root)}
+    groups: list[tuple[str | None, list[Path]]] = []
+
+    def entries(node) -> list[str]:
+        found = [node["file"]] if isinstance(node, dict) and "file" in node else []
+        for key in ("chapters", "sections"):
+            for child in (node.get(key) or []) if isinstance(node, dict) else []:
+                found += entries(child)
+        return found
+
+    for part in toc.get("parts") or [{"caption": None, "chapters": toc.get("chapters") or []}]:
+        listed = [notebooks[e] for e in entries(part) if e in notebooks]
+        if listed:
+            groups.append((part.get("caption"), listed))
+    return groups
+
+
+def _link(root: Path, notebook: Path, page: str = TEACHERS_GUIDE) -> str:
+    """A ``{doc}`` link to ``notebook`` from ``page`` (both relative to ``root``)."""
+    target = notebook.resolve().relative_to(root.resolve()).with_suffix("").as_posix()
+    return f"{{doc}}`{posixpath.relpath(target, posixpath.dirname(page))}`"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _run_time(results_file: Path) -> tuple[str, float | None]:
+    """A table cell for one recorded run (``"95 s on CPU, 2 cores"``) and its seconds; or
+    ``"not run yet"`` and None."""
+    if not results_file.is_file():
+        return NOT_RUN, None
+    try:
+        payload = json.loads(results_file.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"the results file {results_file} is corrupt ({exc}): delete it and "
+                         f"execute the notebook again (python -m llmbook.book execute)") from exc
+    seconds = payload.get("wall_seconds")
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+        return NOT_RUN, None
+    device = payload.get("device_name") or payload.get("device") or "an unrecorded device"
+    dry = " (dry run)" if payload.get("dry_run") else ""
+    return f"{_duration(seconds)} on {device}{dry}".replace("|", "\\|"), float(seconds)
+
+
+def run_times_table(root: Path, profiles: Sequence[str] = PROFILES,
+                    results_root: Path | None = None) -> str:
+    """A Markdown table of each chapter's wall time: one row per notebook of ``_toc.yml`` (book
+    order), one column per profile, read from ``<results_root>/<profile>/<stem>.json`` (default
+    ``_build/results``; the ``wall_seconds`` that :func:`execute` writes), then a total row.
+    A chapter without a recorded time reads ``"not run yet"``. Links are relative to the teacher's
+    guide (``book/``)."""
+    root = Path(root)
+    results_root = Path(results_root) if results_root else _build_dir(root) / "results"
+    if isinstance(profiles, str) or not profiles:
+        raise ValueError(f"profiles must be a non-empty list of profile folders such as "
+                         f"('ci', 'full'), got {profiles!r}")
+    notebooks = toc_notebooks(root)
+    rows = [["chapter", *[f"`{p}`" for p in profiles]], ["---"] * (1 + len(profiles))]
+    totals: dict[str, list[float]] = {p: [] for p in profiles}
+    for notebook in notebooks:
+        row = [_link(root, notebook)]
+        for profile in profiles:
+            cell, seconds = _run_time(results_root / profile / f"{notebook.stem}.json")
+            row.append(cell)
+            if seconds is not None:
+                totals[profile].append(seconds)
+        rows.append(row)
+    total_row = ["**all chapters**"]
+    for profile in profiles:
+        done = totals[profile]
+        if not done:
+            total_row.append(NOT_RUN)
+        elif len(done) == len(notebooks):
+            total_row.append(_duration(sum(done)))
+        else:
+            total_row.append(f"{_duration(sum(done))} ({len(done)} of {len(notebooks)} chapters)")
+    rows.append(total_row)
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+def learning_goals(notebook: Path) -> list[str]:
+    """The English learning-goal bullets of ``notebook``: the ``- `` items after
+    ``**Learning goals.**`` in its first markdown cell, each joined onto one line (empty if the
+    chapter has none yet)."""
+    nb = _read(notebook)
+    opening = next((c.source for c in nb.cells if c.cell_type == "markdown"), "")
+    if LEARNING_GOALS_HEADING not in opening:
+        return []
+    goals: list[str] = []
+    for line in opening.split(LEARNING_GOALS_HEADING, 1)[1].splitlines()[1:]:
+        if line.startswith("- "):
+            goals.append(line[2:].strip())
+        elif goals and line[:1].isspace() and line.strip():  # the continuation of a bullet
+            goals[-1] += " " + line.strip()
+        elif goals or line.strip():  # the list ended (a blank line, 学习目标, prose)
+            break
+    return goals
+
+
+def learning_goals_table(root: Path) -> str:
+    """Every chapter's learning goals, read from its notebook (:func:`learning_goals`), grouped by
+    the parts of ``_toc.yml``: a bold part caption, then one item per chapter (a ``{doc}`` link)
+    with its goals as sub-items."""
+    root = Path(root)
+    blocks = []
+    for caption, notebooks in _toc_parts(root):
+        lines = [f"**{caption}**", ""] if caption else []
+        for notebook in notebooks:
+            goals = learning_goals(notebook) or ["*(learning goals not written yet)*"]
+            lines.append(f"- {_link(root, notebook)}")
+            lines += [f"  - {goal}" for goal in goals]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def fill_teachers_guide(page: Path, root: Path, profiles: Sequence[str] = PROFILES) -> bool:
+    """Replace the markers in ``page`` (a staged copy of the teacher's guide) with the run-times
+    table and the learning goals; return whether the page had a marker. The source page keeps its
+    markers."""
+    text = page.read_text(encoding="utf-8")
+    if RUN_TIMES_MARKER not in text and LEARNING_GOALS_MARKER not in text:
+        return False
+    if RUN_TIMES_MARKER in text:
+        text = text.replace(RUN_TIMES_MARKER, run_times_table(root, profiles))
+    if LEARNING_GOALS_MARKER in text:
+        text = text.replace(LEARNING_GOALS_MARKER, learning_goals_table(root))
+    page.write_text(text, encoding="utf-8")
+    return True
 
 
 # ------------------------------------------------------------------------- the web book
@@ -292,6 +497,8 @@ def stage(root: Path, profile: str = "ci", student: bool = False) -> Path:
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy2(root / name, src / name)
     shutil.copytree(root / "book", src / "book")
+    if (src / TEACHERS_GUIDE).is_file():  # the run times of both profiles, whichever is built
+        fill_teachers_guide(src / TEACHERS_GUIDE, root, PROFILES)
     # Not under _static/: Jupyter Book would add every .js file there as a <script> to each page.
     shutil.copytree(ensure_mathjax(root), src / "_vendor" / "mathjax")
     executed = _build_dir(root) / "executed" / profile

@@ -67,6 +67,7 @@ class LoRALinear(nn.Module):
                 f"{min(in_features, out_features)} (or fine-tune this layer fully)"
             )
         self.base = base
+        base.requires_grad_(False)  # W (and its bias) stay frozen: only A and B learn
         self.r = r
         self.alpha = alpha
         self.scaling = alpha / r

@@ -11,6 +11,7 @@ accuracy, precision_...    classification metrics, confusion matrix, ROC / PR cu
 expected_calibration_error ECE and reliability-diagram bins                            (definition)
 squad_em_f1                SQuAD v1.1 exact match and token F1                         official script
 bootstrap_ci, paired_...   bootstrap confidence intervals, paired bootstrap test        scipy, sacrebleu
+distinct_n, repetition_... distinct-n, seq-rep-n, self-BLEU (diversity of generations)  NLTK, sacrebleu
 =========================  ==========================================================  ===============
 
 Depends on nothing but NumPy and the standard library (``use_stemmer=True`` in :func:`rouge` imports
@@ -34,6 +35,7 @@ from .classification import (
     roc_auc,
     roc_curve,
 )
+from .diversity import distinct_n, ngrams, repetition_rate, self_bleu
 from .perplexity import bits_per_byte, byte_perplexity, perplexity, word_perplexity
 from .qa import SquadScore, normalize_answer, squad_em_f1
 from .rouge import RougeScore, lcs_length, rouge, rouge_tokenize
@@ -53,4 +55,6 @@ __all__ = [
     "SquadScore", "normalize_answer", "squad_em_f1",
     # statistics
     "BootstrapCI", "PairedBootstrapResult", "bootstrap_ci", "paired_bootstrap",
+    # diversity of generated text
+    "distinct_n", "repetition_rate", "self_bleu", "ngrams",
 ]
