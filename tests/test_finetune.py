@@ -256,21 +256,6 @@ def test_lora_bad_input(llama):
 # ---------------------------------------------------------------- chat templates
 
 
-@pytest.fixture(scope="module")
-def smollm2_tokenizer():
-    from transformers import AutoTokenizer
-
-    import llmbook.pretrained as pretrained
-
-    folder = pretrained.models_cache_dir() / pretrained.SMOLLM2_CACHE_NAME
-    if not folder.is_dir():
-        try:
-            pretrained.load_smollm2()  # converts the GGUF once and caches it
-        except pretrained.PretrainedMissing as missing:
-            pytest.skip(f"SmolLM2 is not installed: {missing}")
-    return AutoTokenizer.from_pretrained(folder)
-
-
 CONVERSATIONS = [
     [{"role": "user", "content": "What is the capital of France?"},
      {"role": "assistant", "content": "Paris."}],

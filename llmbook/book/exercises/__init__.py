@@ -74,6 +74,16 @@ def integer(answer: Any) -> int:
     return int(answer)
 
 
+def number(answer: Any) -> float:
+    """``answer`` as a ``float`` (an int, a float, or a NumPy or torch scalar); otherwise a
+    ``ValueError``. A bool is refused (``True`` is not the number 1 as an answer)."""
+    if hasattr(answer, "item") and callable(answer.item) and getattr(answer, "ndim", 0) == 0:
+        answer = answer.item()
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+        raise ValueError(f"the answer must be a number, got {type(answer).__name__} {answer!r}")
+    return float(answer)
+
+
 def _load_all() -> None:
     for module in pkgutil.iter_modules(__path__):
         if module.name.startswith("ch"):

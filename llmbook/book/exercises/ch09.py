@@ -3,12 +3,11 @@ checker runs the learner's code or recomputes the answer with the package (llmbo
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 
 from ...finetune import chat_tokens, dpo_loss
-from . import exercise
+from . import exercise, number
 
 # The pair of exercises 09.2 and 09.3: summed log-probabilities of the chosen and rejected replies
 # under the policy and the reference, and beta.
@@ -26,14 +25,6 @@ _CONVERSATIONS = [
     [{"role": "user", "content": "Write a list.\n- a\n- b"},
      {"role": "assistant", "content": "- first line\n- second line\n\nDone."}],
 ]
-
-
-def _number(value: Any) -> float:
-    if hasattr(value, "item") and callable(value.item):
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"the answer must be a number, got {type(value).__name__} {value!r}")
-    return float(value)
 
 
 @exercise("09.1", hint="The reply starts after the tokens of '<|im_start|>assistant\\n' "
@@ -63,13 +54,13 @@ def _pair_loss_and_gradient(policy_chosen: float) -> tuple[float, float]:
                        "ref_rejected)); the loss is -log(sigmoid(margin)) = log(1 + exp(-margin)).")
 def _dpo_value(answer) -> bool:
     expected, _ = _pair_loss_and_gradient(_PAIR["policy_chosen"])
-    return math.isclose(_number(answer), expected, rel_tol=1e-4, abs_tol=1e-6)
+    return math.isclose(number(answer), expected, rel_tol=1e-4, abs_tol=1e-6)
 
 
 @exercise("09.3", hint="d loss / d log pi(y_w|x) = -beta * sigmoid(-margin): the more negative "
                        "the margin (the more wrongly ranked the pair), the larger the push.")
 def _dpo_gradient(answer) -> bool:
-    first, second = (_number(a) for a in answer)
+    first, second = (number(a) for a in answer)
     expected = (_pair_loss_and_gradient(_PAIR["policy_chosen"])[1],
                 _pair_loss_and_gradient(-30.0)[1])
     return all(math.isclose(a, e, rel_tol=1e-4, abs_tol=1e-7)
@@ -80,7 +71,7 @@ def _dpo_gradient(answer) -> bool:
                        "exp(r(y) / beta); the best value of E[r] - beta * KL is beta * log Z.")
 def _kl_optimum(answer) -> bool:
     pi_star, best = answer
-    pi_star = [_number(p) for p in pi_star]
+    pi_star = [number(p) for p in pi_star]
     ref = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64)
     rewards, beta = torch.tensor([1.0, 2.0, 0.0], dtype=torch.float64), 0.5
     unnormalised = ref * torch.exp(rewards / beta)
@@ -88,4 +79,4 @@ def _kl_optimum(answer) -> bool:
     expected_best = beta * math.log(unnormalised.sum().item())
     return (len(pi_star) == 3
             and all(math.isclose(a, e, abs_tol=1e-4) for a, e in zip(pi_star, expected))
-            and math.isclose(_number(best), expected_best, rel_tol=1e-4, abs_tol=1e-6))
+            and math.isclose(number(best), expected_best, rel_tol=1e-4, abs_tol=1e-6))

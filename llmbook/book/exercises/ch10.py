@@ -3,13 +3,12 @@ recomputes the answer with the package (llmbook.generate, llmbook.metrics.divers
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 
 from ...generate import process_logits
 from ...metrics.diversity import distinct_n
-from . import exercise, integer
+from . import exercise, integer, number
 
 # 10.2: a SmolLM2-135M-shaped model (30 layers, 3 key/value heads of 64 dimensions) continues a
 # 100-token prompt by 50 tokens.
@@ -20,14 +19,6 @@ DISTINCT_TEXTS = ["the cat sat on the mat", "the cat sat on the hat", "a dog ran
 
 # 10.4: two finished beams, (new tokens, summed log-probability).
 SHORT_BEAM, LONG_BEAM = (4, -2.4), (10, -4.5)
-
-
-def _number(value: Any) -> float:
-    if hasattr(value, "item") and callable(value.item):
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"the answer must be a number, got {type(value).__name__} {value!r}")
-    return float(value)
 
 
 def _distributions() -> list[tuple[torch.Tensor, float]]:
@@ -77,7 +68,7 @@ def _kv_counts(answer) -> bool:
 @exercise("10.3", hint="List every pair of neighbouring words of every text (pooled over the "
                        "texts), then divide the number of distinct pairs by the number of pairs.")
 def _distinct_two(answer) -> bool:
-    return abs(_number(answer) - distinct_n(DISTINCT_TEXTS, 2)) < 1e-6
+    return abs(number(answer) - distinct_n(DISTINCT_TEXTS, 2)) < 1e-6
 
 
 @exercise("10.4", hint="A finished beam scores log_p / length ** alpha. Set the two scores equal "
@@ -90,4 +81,4 @@ def _length_penalty(answer) -> bool:
         return long_logp / long_len ** alpha > short_logp / short_len ** alpha
 
     assert long_wins(threshold + 1e-3) and not long_wins(threshold - 1e-3)
-    return abs(_number(answer) - threshold) < 1e-3
+    return abs(number(answer) - threshold) < 1e-3
