@@ -39,3 +39,21 @@ def smollm2_tokenizer():
         except pretrained.PretrainedMissing as missing:
             pytest.skip(f"SmolLM2 is not installed: {missing}")
     return AutoTokenizer.from_pretrained(folder)
+
+
+@pytest.fixture(scope="session")
+def gpt2_tokenizer(tmp_path_factory):
+    """GPT-2's real tokenizer, built by Hugging Face from the book's copy of OpenAI's files."""
+    import shutil
+
+    import transformers
+
+    from llmbook import data
+
+    folder = tmp_path_factory.mktemp("gpt2-tokenizer")
+    shutil.copy(data.path("gpt2-bpe/encoder.json"), folder / "vocab.json")
+    shutil.copy(data.path("gpt2-bpe/vocab.bpe"), folder / "merges.txt")
+    tokenizer = transformers.GPT2TokenizerFast.from_pretrained(str(folder))
+    ids = tokenizer.encode("Question: How do I boil an egg?\nAnswer:", add_special_tokens=False)
+    assert len(ids) > 5 and tokenizer.eos_token_id == 50256  # it really tokenizes
+    return tokenizer

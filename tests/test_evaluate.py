@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
 
 import numpy as np
 import pytest
@@ -42,19 +41,7 @@ transformers = pytest.importorskip("transformers")
 ATOL = 1e-4  # log-likelihoods summed over tens of tokens, fp32
 
 
-# ---------------------------------------------------------------- fixtures: a real tokenizer, tiny random models
-
-
-@pytest.fixture(scope="module")
-def gpt2_tokenizer(tmp_path_factory):
-    """GPT-2's real tokenizer, built by Hugging Face from the book's copy of OpenAI's files."""
-    folder = tmp_path_factory.mktemp("gpt2-tokenizer")
-    shutil.copy(data.path("gpt2-bpe/encoder.json"), folder / "vocab.json")
-    shutil.copy(data.path("gpt2-bpe/vocab.bpe"), folder / "merges.txt")
-    tokenizer = transformers.GPT2TokenizerFast.from_pretrained(str(folder))
-    ids = tokenizer.encode("Question: How do I boil an egg?\nAnswer:", add_special_tokens=False)
-    assert len(ids) > 5 and tokenizer.eos_token_id == 50256  # it really tokenizes
-    return tokenizer
+# ---------------------------------------------------------------- fixtures: tiny random models (the real GPT-2 tokenizer: conftest)
 
 
 def _tiny_llama(seed: int = 0, max_positions: int = 2048):

