@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 # Real users download datasets (sha256-verified, cached); beside ../shared/data (CI, course machines) use the mirror.
 export LLMBOOK_DATA_DIR ?= $(if $(wildcard ../shared/data/MANIFEST.tsv),$(abspath ../shared/data),)
 
-.PHONY: book test lab student dry-run venv clean
+.PHONY: book test lab student slides pdf dry-run venv clean
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -33,12 +33,20 @@ test: venv
 dry-run: venv
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m llmbook.book execute --profile full --dry-run
 
+# One reveal.js deck per chapter in _build/slides (executes the chapters that have no executed copy yet).
+slides: venv
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m llmbook.book slides --profile $(PROFILE)
+
+# The web book as one PDF, _build/pdf/llmbook.pdf, printed by the local headless Chromium.
+pdf: venv
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m llmbook.book pdf --profile $(PROFILE)
+
 student: venv
 	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m llmbook.book student --profile $(PROFILE)
 
+# JupyterLab on the chapters: MyST rendered (jupyterlab-myst), no news prompt, --allow-root when run as root.
 lab: venv
-	$(PY) -m pip install --quiet jupyterlab
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/jupyter lab notebooks/
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m llmbook.book.lab
 
 clean:
 	rm -rf _build .pytest_cache .coverage

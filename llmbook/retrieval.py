@@ -8,7 +8,12 @@ it can match a question to a paragraph that says the same thing in other words.
 * :func:`tokenize` — the word tokenizer BM25 uses in the book (lowercase words);
 * :class:`BM25` — Okapi BM25 exactly as the ``rank-bm25`` package's ``BM25Okapi`` defines it;
 * :class:`DenseRetriever` — all-MiniLM-L6-v2-style embeddings (mean pooling, L2 normalisation);
-* :func:`recall_at_k`, :func:`mrr` — how often, and how high, the right document comes back.
+* :func:`recall_at_k`, :func:`mrr` — how often, and how high, the right document comes back;
+* :func:`retrieve` — the top ``k`` of either retriever for many questions;
+* :func:`qa_messages`, :func:`rag_prompt` — the chat prompt of a reader: closed-book (the question
+  alone) or open-book (numbered passages, then the question);
+* :func:`generate_replies`, :func:`answer_questions`, :func:`answer_with_retrieval` — a chat model
+  (SmolLM2-Instruct) answers from those prompts: retrieval-augmented generation (RAG).
 
 Rankings are deterministic: documents are sorted by score, best first, and equal scores keep
 corpus order (the smaller index first). ``k`` larger than the corpus is clipped: asking for the
@@ -29,7 +34,9 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["tokenize", "BM25", "DenseRetriever", "recall_at_k", "mrr"]
+__all__ = ["tokenize", "BM25", "DenseRetriever", "recall_at_k", "mrr", "retrieve",
+           "QA_INSTRUCTION", "QA_EXAMPLE", "qa_messages", "rag_prompt", "generate_replies",
+           "answer_questions", "answer_with_retrieval"]
 
 _WORD = re.compile(r"\w+")
 
@@ -369,3 +376,149 @@ def mrr(ranked: Sequence[Sequence[int]], gold: Sequence[int | set[int]],
         first = next(ranks, None)
         reciprocal.append(0.0 if first is None else 1.0 / first)
     return float(np.mean(reciprocal))
+
+
+# ---------------------------------------------------------------- retrieval-augmented answers
+
+
+def retrieve(retriever: BM25 | DenseRetriever, queries: Sequence[str], k: int) -> list[list[int]]:
+    """The indices of the ``k`` best documents for each of ``queries`` (str), best first, from a
+    :class:`BM25` (the queries are split with :func:`tokenize`, as its corpus should be) or a
+    :class:`DenseRetriever`."""
+    _check_texts(queries, "queries")
+    k = _check_k(k)
+    if isinstance(retriever, BM25):
+        return [retriever.top_k(tokenize(query), k) for query in queries]
+    if isinstance(retriever, DenseRetriever):
+        return [[index for index, _ in hits] for hits in retriever.search_many(queries, k)]
+    raise TypeError(f"retriever must be a BM25 or a DenseRetriever, got {type(retriever).__name__}")
+
+
+QA_INSTRUCTION = ("Answer the question with a short phrase: a few words, no full sentence. "
+                  "If a context is given, copy the answer from it.")
+# One worked example shown before the question, as an earlier turn of the conversation: small chat
+# models follow a demonstrated format ("1889", not a sentence) better than a described one.
+QA_EXAMPLE = ("When was the Eiffel Tower completed?",
+              "The Eiffel Tower was completed in 1889 as the entrance arch to the World's Fair "
+              "in Paris.", "1889")
+
+
+def _user_message(question: str, passages: Sequence[str]) -> str:
+    context = "".join(f"[{i}] {p.strip()}\n" for i, p in enumerate(passages, start=1))
+    return (f"Context:\n{context}\n" if context else "") + f"Question: {question.strip()}"
+
+
+def qa_messages(question: str, passages: Sequence[str] | None = None,
+                instruction: str = QA_INSTRUCTION,
+                example: tuple[str, str, str] | None = None) -> list[dict[str, str]]:
+    """The chat messages that ask ``question``: a system message with ``instruction``, then the
+    user's message: the question alone (closed-book, ``passages`` None or empty) or the passages
+    numbered ``[1]``, ``[2]``, ... in the order given (best first), then the question.
+
+    ``example`` ``(question, passage, answer)`` (e.g. :data:`QA_EXAMPLE`) inserts a worked example
+    before it, as a user turn (with the passage only when ``passages`` are given) and the
+    assistant's answer.
+
+    >>> qa_messages("Who?", ["Rollo led them."])[1]["content"]
+    'Context:\\n[1] Rollo led them.\\n\\nQuestion: Who?'
+    """
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError(f"question must be a non-empty str, got {question!r}")
+    passages = [] if passages is None else passages
+    if isinstance(passages, str):
+        raise TypeError("passages must be a list of str (one passage: [passage]), got one str")
+    if passages:
+        _check_texts(passages, "passages")
+    messages = [{"role": "system", "content": instruction}]
+    if example is not None:
+        example_question, example_passage, example_answer = example
+        messages += [{"role": "user", "content": _user_message(
+                         example_question, [example_passage] if passages else [])},
+                     {"role": "assistant", "content": example_answer}]
+    return messages + [{"role": "user", "content": _user_message(question, passages)}]
+
+
+def rag_prompt(tokenizer: Any, question: str, passages: Sequence[str] | None = None,
+               instruction: str = QA_INSTRUCTION,
+               example: tuple[str, str, str] | None = QA_EXAMPLE) -> str:
+    """:func:`qa_messages` (with the worked :data:`QA_EXAMPLE` by default) written out by the
+    tokenizer's chat template, ending where the assistant's answer begins
+    (``add_generation_prompt=True``)."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ValueError("the tokenizer has no chat template: rag_prompt is for chat models "
+                         "(e.g. SmolLM2-Instruct from llmbook.pretrained.load_smollm2)")
+    return tokenizer.apply_chat_template(qa_messages(question, passages, instruction, example),
+                                         tokenize=False, add_generation_prompt=True)
+
+
+def generate_replies(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens: int = 16,
+                     batch_size: int = 8) -> list[str]:
+    """Greedy replies of a Hugging Face causal LM to ``prompts`` (texts already written by the chat
+    template), in their order: each cut at the first end-of-turn (``tokenizer.eos_token_id``), at
+    most ``max_new_tokens`` tokens, decoded without special tokens and stripped.
+
+    Identical prompts are generated once (greedy decoding is deterministic), and the distinct
+    prompts go longest first, ``batch_size`` at a time, so that each batch pads to similar
+    lengths; they are left-padded, with an attention mask, through
+    :func:`llmbook.generate.generate`. A reply does not depend on its batch: the tests compare
+    batched replies with one-by-one ones.
+    """
+    from .generate import generate
+
+    _check_texts(prompts, "prompts")
+    for name, value in (("max_new_tokens", max_new_tokens), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if tokenizer.pad_token_id is None:
+        raise ValueError("the tokenizer has no pad token, needed to batch prompts: set "
+                         "tokenizer.pad_token = tokenizer.eos_token")
+    eos = tokenizer.eos_token_id
+    device = next(model.parameters()).device
+    distinct = sorted(set(prompts), key=lambda text: (-len(text), text))
+    reply_of: dict[str, str] = {}
+    for begin in range(0, len(distinct), batch_size):
+        texts = distinct[begin:begin + batch_size]
+        batch = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left",
+                          add_special_tokens=False)
+        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+        out = generate(model, ids, max_new_tokens, attention_mask=mask, eos_token_id=eos,
+                       pad_token_id=tokenizer.pad_token_id)
+        for text, row in zip(texts, out[:, ids.shape[1]:].tolist()):
+            end = row.index(eos) if eos in row else len(row)
+            reply_of[text] = tokenizer.decode(row[:end], skip_special_tokens=True).strip()
+    return [reply_of[text] for text in prompts]
+
+
+def answer_questions(model: Any, tokenizer: Any, questions: Sequence[str],
+                     passages: Sequence[Sequence[str]] | None = None, *, max_new_tokens: int = 16,
+                     batch_size: int = 8) -> list[str]:
+    """A chat model's answer to each question: closed-book (``passages`` None), or reading
+    ``passages[i]`` (a list of texts; empty: closed-book for that question) for question ``i``.
+    Prompts from :func:`rag_prompt`, replies from :func:`generate_replies` (one batched call, so
+    several readers' questions can go together); only the reply's first line is kept."""
+    _check_texts(questions, "questions")
+    if passages is not None and len(passages) != len(questions):
+        raise ValueError(f"give one list of passages per question: {len(passages)} lists for "
+                         f"{len(questions)} questions")
+    prompts = [rag_prompt(tokenizer, q, None if passages is None else passages[i])
+               for i, q in enumerate(questions)]
+    replies = generate_replies(model, tokenizer, prompts, max_new_tokens, batch_size)
+    return [reply.split("\n")[0].strip() for reply in replies]
+
+
+def answer_with_retrieval(model: Any, tokenizer: Any, questions: Sequence[str],
+                          retriever: BM25 | DenseRetriever, texts: Sequence[str], k: int = 1, *,
+                          max_new_tokens: int = 16, batch_size: int = 8
+                          ) -> tuple[list[str], list[list[int]]]:
+    """Retrieval-augmented generation: retrieve the ``k`` best of ``texts`` for each question
+    (``retriever`` indexes ``texts``, in the same order), put them in the prompt, best first, and
+    let the model answer. Returns ``(answers, rankings)``."""
+    _check_texts(texts, "texts (the documents the retriever indexes)")
+    if len(retriever) != len(texts):
+        raise ValueError(f"the retriever indexes {len(retriever)} documents but {len(texts)} texts "
+                         f"were given: pass the texts the retriever was built on")
+    rankings = retrieve(retriever, questions, k)
+    passages = [[texts[i] for i in ranking] for ranking in rankings]
+    answers = answer_questions(model, tokenizer, questions, passages,
+                               max_new_tokens=max_new_tokens, batch_size=batch_size)
+    return answers, rankings

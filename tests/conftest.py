@@ -57,3 +57,43 @@ def gpt2_tokenizer(tmp_path_factory):
     ids = tokenizer.encode("Question: How do I boil an egg?\nAnswer:", add_special_tokens=False)
     assert len(ids) > 5 and tokenizer.eos_token_id == 50256  # it really tokenizes
     return tokenizer
+
+
+def chromium_path() -> str:
+    """The system's Chromium, or a skip (a failure where ``LLMBOOK_REQUIRE_BROWSER`` is set, as in CI)."""
+    import shutil
+
+    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if found is None:
+        if os.environ.get("LLMBOOK_REQUIRE_BROWSER"):
+            pytest.fail("chromium is required (LLMBOOK_REQUIRE_BROWSER is set) but not installed: "
+                        "apt-get install chromium")
+        pytest.skip("chromium is not installed (Debian package `chromium`); CI installs it")
+    return found
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium driven by Playwright (the system's Chromium: nothing is downloaded)."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    executable = chromium_path()
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=executable,
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def executed_ci() -> Path:
+    """``_build/executed/ci`` with every chapter of the toc in it (executed here if a copy is missing or
+    incomplete; in ``make test`` the notebook tests have executed them all already)."""
+    from llmbook.book import build as book
+
+    executed = ROOT / "_build" / "executed" / "ci"
+    for notebook in book.toc_notebooks(ROOT):
+        copy = executed / notebook.name
+        if not copy.is_file() or book.unfinished_cells(book._read(copy)):  # none yet, or a run cut short
+            run = book.execute(notebook, "ci", ROOT, check=False)
+            assert run.error is None, run.error
+    return executed

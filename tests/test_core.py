@@ -352,3 +352,33 @@ def test_results_refuse_arrays_escaping_names_corrupt_files_and_bad_bands(tmp_pa
     assert results.check_bands(recorded, {"ci": {"a": {"min": "0"}}}) == [
         "a: the band {'min': '0'} needs numbers for min and max"]
     results._current.clear()
+
+
+def test_every_figure_carries_a_description_read_from_its_labels():
+    import matplotlib.pyplot as plt
+    from IPython.core.interactiveshell import InteractiveShell
+
+    fig, axes = plot.figure(ncols=2)
+    fig.suptitle("Loss and accuracy")
+    axes[0].plot([0, 1], [2.0, 1.0], label="train")
+    axes[0].plot([0, 1], [2.1, 1.4], label="validation")
+    axes[0].set(title="Loss", xlabel="step", ylabel="cross-entropy (nats)")
+    axes[0].legend()
+    axes[1].imshow([[0.0, 1.0], [1.0, 0.0]])
+    text = plot.alt_text(fig)
+    assert text.startswith("Loss and accuracy.")
+    assert ("Panel 'Loss'; x axis: step; y axis: cross-entropy (nats); series: train, validation." in text)
+    assert "A panel; an image or heat map." in text
+    empty, _ = plot.figure()
+    assert plot.alt_text(empty) == "A panel."
+
+    assert plot.describe_figures() is False  # no kernel here: nothing registered
+    shell = InteractiveShell.instance()
+    try:
+        assert plot.describe_figures() is True
+        data, metadata = shell.display_formatter.format(fig)
+        assert data["image/png"][:4] == b"\x89PNG" or str(data["image/png"]).startswith("iVBOR")
+        assert metadata["image/png"]["alt"] == text
+    finally:
+        InteractiveShell.clear_instance()
+        plt.close("all")

@@ -84,6 +84,24 @@ def test_tokenize_13a_equals_sacrebleu(multi30k):
         assert M.tokenize_13a(line) == reference(line), line
 
 
+def test_tokenize_zh_and_chinese_bleu_equal_sacrebleu():
+    import sacrebleu
+    from sacrebleu.tokenizers.tokenizer_zh import TokenizerZh
+
+    from llmbook import data
+
+    reference = TokenizerZh()
+    wmt = data.load("wmt21_enzh", "test")
+    lines = [row["zh"] for row in data.load("tatoeba", "test")[:2000]] + [row["zh"] for row in wmt]
+    lines += ["Tom说：“我2021年去了北京, 买了3.5公斤苹果!” &quot;x&quot; <skipped> 𠀀 ‘引号’ —— 〇"]
+    for line in lines:
+        assert M.tokenize_zh(line) == reference(line), line
+    hyps, refs = [row["zh_b"] for row in wmt[:300]], [row["zh"] for row in wmt[:300]]
+    ours = M.corpus_bleu(hyps, [refs], tokenize="zh")
+    theirs = sacrebleu.corpus_bleu(hyps, [refs], tokenize="zh")
+    assert ours.score == pytest.approx(theirs.score, abs=1e-9) and ours.score > 10
+
+
 @pytest.mark.parametrize("smooth_method", SMOOTHING)
 @pytest.mark.parametrize("lowercase", [False, True])
 def test_corpus_bleu_equals_sacrebleu(mt, smooth_method, lowercase):

@@ -11,9 +11,7 @@ import functools
 import html as html_module
 import http.server
 import json
-import os
 import re
-import shutil
 import subprocess
 import threading
 import urllib.parse
@@ -23,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from llmbook.book import build as book
+from conftest import chromium_path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -30,12 +29,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 
 
 @pytest.fixture(scope="module")
-def html() -> Path:
-    executed = ROOT / "_build" / "executed" / "ci"
-    for notebook in book.toc_notebooks(ROOT):
-        if not (executed / notebook.name).is_file():
-            run = book.execute(notebook, "ci", ROOT, check=False)
-            assert run.error is None, run.error
+def html(executed_ci) -> Path:
     out = book.build(ROOT, "ci")  # raises CalledProcessError on any Sphinx warning or error
     assert (out / "index.html").is_file()
     return out
@@ -108,10 +102,6 @@ def test_search_finds_chinese_and_english_words(html):
     assert not _search_pages(html, "这个词不在书里")
 
 
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
 @pytest.fixture(scope="module")
 def served(html):
     class Handler(http.server.SimpleHTTPRequestHandler):
@@ -142,12 +132,7 @@ def served(html):
 
 
 def _browser(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    chromium = _chromium()
-    if chromium is None:
-        if os.environ.get("LLMBOOK_REQUIRE_BROWSER"):
-            pytest.fail("chromium is required (LLMBOOK_REQUIRE_BROWSER is set) but not installed: apt-get install chromium")
-        pytest.skip("chromium is not installed (Debian package `chromium`); CI installs it")
-    return subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+    return subprocess.run([chromium_path(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -318,3 +303,44 @@ def test_student_edition_builds_without_solutions(html, monkeypatch, capsys):
     assert teacher_page.count("tag_solution") >= 3 and "tag_solution" not in student_page
     assert student_page.count("cell docutils container") == teacher_page.count("cell docutils container") - teacher_page.count("tag_solution")
     assert "student notebooks in" in capsys.readouterr().out
+
+
+def test_the_pdf_has_every_chapter_and_its_pages_render(html, browser, tmp_path):
+    """`make pdf`: one bookmark per page of the toc (the root page first), and a page in the middle
+    of the book rendered to an image is not blank and carries text."""
+    import numpy as np
+    import pypdfium2
+    from pypdf import PdfReader
+
+    from llmbook.book import pdf
+
+    out = pdf.build_pdf(ROOT, html, tmp_path / "book.pdf")
+    reader = PdfReader(out)
+    titles = [item.title for item in reader.outline]
+    assert len(titles) == 1 + len(book.toc_files(ROOT)) == len(pdf.book_pages(ROOT, html))
+    assert "How to use this book" in titles and "Glossary · 术语表" in titles
+    assert len(reader.pages) > len(titles)  # chapters run over several pages
+    middle = len(reader.pages) // 2
+    assert len(reader.pages[middle].extract_text().strip()) > 100
+    document = pypdfium2.PdfDocument(str(out))
+    try:
+        pixels = np.asarray(document[middle].render(scale=0.5).to_pil().convert("L"), dtype=float)
+    finally:
+        document.close()
+    assert pixels.std() > 10 and (pixels < 128).mean() > 0.005  # ink on the page, not a blank image
+
+
+def test_every_figure_has_a_text_description(html):
+    """Figures reach the page with the alt text llmbook.plot reads from their titles and labels."""
+    checked = 0
+    for notebook in book.toc_notebooks(ROOT):
+        page = (html / "notebooks" / f"{notebook.stem}.html").read_text(encoding="utf-8")
+        for img in re.findall(r"<img\b[^>]*>", page):
+            if "data:image/png" not in img and "_images/" not in img:
+                continue  # the theme's logo and icons
+            alt = re.search(r'\balt="([^"]*)"', img)
+            # Sphinx's fallback alt is the image's file name: a description has words, not a path
+            assert alt and len(alt.group(1).split()) >= 3 and not alt.group(1).endswith(".png"), (
+                notebook.stem, img[:160])
+            checked += 1
+    assert checked >= len(book.toc_notebooks(ROOT))  # most chapters have several figures

@@ -23,6 +23,8 @@ Command line (``make book`` runs ``all``)::
     python -m llmbook.book normalize NOTEBOOK ...         # strip outputs, kernel python3, collapse solutions
     python -m llmbook.book student                        # notebooks without solution cells, for students
     python -m llmbook.book grade PATH ... [--timeout S] [--csv F] [--json F]   # score students' notebooks
+    python -m llmbook.book slides [NOTEBOOK ...]         # reveal.js decks in _build/slides (llmbook.book.slides)
+    python -m llmbook.book pdf                            # the web book as one PDF (llmbook.book.pdf)
 """
 from __future__ import annotations
 
@@ -55,6 +57,7 @@ __all__ = [
     "execute",
     "Execution",
     "ensure_mathjax",
+    "npm_package",
     "stage",
     "for_the_web",
     "unfinished_cells",
@@ -470,20 +473,26 @@ def fill_teachers_guide(page: Path, root: Path, profiles: Sequence[str] = PROFIL
 # ------------------------------------------------------------------------- the web book
 
 
-def ensure_mathjax(root: Path) -> Path:
-    """MathJax 3's ``es5`` folder, installed once from the npm registry into ``.cache/`` (never a CDN)."""
+def npm_package(root: Path, name: str, version: str, probe: str) -> Path:
+    """The folder of npm package ``name@version``, installed once from the npm registry into
+    ``.cache/npm`` (the book serves its scripts itself, never from a CDN); ``probe`` is a file inside it
+    whose presence means the package is installed."""
     cache = root / ".cache" / "npm"
-    es5 = cache / "node_modules" / "mathjax" / "es5"
-    if not (es5 / "tex-chtml.js").is_file():
+    folder = cache / "node_modules" / name
+    if not (folder / probe).is_file():
         npm = shutil.which("npm")
         if npm is None:
-            raise RuntimeError("npm is needed once to fetch MathJax 3 (the book serves it locally): install Node.js")
+            raise RuntimeError(f"npm is needed once to fetch {name} {version} (the book serves it locally): "
+                               "install Node.js")
         cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [npm, "install", "--prefix", str(cache), "--no-audit", "--no-fund", "--loglevel=error", f"mathjax@{MATHJAX_VERSION}"],
-            check=True,
-        )
-    return es5
+        subprocess.run([npm, "install", "--prefix", str(cache), "--no-audit", "--no-fund", "--loglevel=error",
+                        f"{name}@{version}"], check=True)
+    return folder
+
+
+def ensure_mathjax(root: Path) -> Path:
+    """MathJax 3's ``es5`` folder, installed once from the npm registry into ``.cache/`` (never a CDN)."""
+    return npm_package(root, "mathjax", MATHJAX_VERSION, "es5/tex-chtml.js") / "es5"
 
 
 def stage(root: Path, profile: str = "ci", student: bool = False) -> Path:
@@ -588,7 +597,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return grade_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m llmbook.book", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["all", "execute", "build", "normalize", "student", "grade"])
+    parser.add_argument("command", choices=["all", "execute", "build", "normalize", "student", "grade", "slides",
+                                                    "pdf"])
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--profile", default=os.environ.get("PROFILE", "ci"))
     parser.add_argument("--student", action="store_true", help="build the student edition (no solutions)")
@@ -607,6 +617,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"student notebooks in {student_notebooks(root)}")
         args.student = True
     ok = True
+    if args.command in ("slides", "pdf"):  # from the executed copies; execute the chapters that have none
+        executed = _build_dir(root) / "executed" / args.profile
+        chapters = [n.resolve() for n in args.notebooks] or toc_notebooks(root)
+        missing = [n for n in chapters if not (executed / n.name).is_file()]
+        ok = _execute_many(root, missing, args.profile) if missing else True
+        if args.command == "slides":
+            from .slides import build_slides
+
+            for deck in build_slides(root, args.profile, chapters):
+                print(f"slides: {deck}")
+        else:
+            from .pdf import build_pdf
+
+            print(f"pdf: {build_pdf(root, build(root, args.profile))}")
+        return 0 if ok else 1
     if args.command in ("all", "execute"):
         ok = _execute_many(root, [n.resolve() for n in args.notebooks] or toc_notebooks(root), args.profile,
                            args.dry_run)

@@ -16,11 +16,19 @@ Around them: :func:`run_piqa`, :func:`run_mmlu` and :func:`published_comparison`
 also ``python -m llmbook.evaluate``); :func:`strided_perplexity` (chapter "Metrics");
 :func:`char_noise`, :func:`shuffle_words` (seeded perturbations for robustness tests);
 :func:`profile_model` (parameters, FLOPs from :mod:`llmbook.flops`, latency, throughput, memory).
+
+Trust in the numbers (the chapter "Evaluation you can trust"):
+:mod:`~llmbook.evaluate.judges` (pairwise LLM-as-judge against human preferences:
+:func:`judge_pairs`), :mod:`~llmbook.evaluate.contamination` (n-gram overlap of benchmarks and
+training corpora: :func:`overlap_table`) and :mod:`~llmbook.evaluate.report` (the report card,
+``python -m llmbook.evaluate report``).
 """
 from __future__ import annotations
 
+from .contamination import ngram_set, overlap_table, overlapping
 from .efficiency import EfficiencyReport, count_parameters, profile_model
 from .engine import loglikelihoods
+from .judges import JudgeResult, hh_pairs, judge_pairs
 from .perplexity import strided_perplexity
 from .robustness import char_noise, shuffle_words
 from .scoring import MultipleChoiceResult, multiple_choice, predict
@@ -53,4 +61,10 @@ __all__ = [
     "piqa_items",
     "predict",
     "strided_perplexity",
+    "JudgeResult",
+    "hh_pairs",
+    "judge_pairs",
+    "ngram_set",
+    "overlap_table",
+    "overlapping",
 ]

@@ -8,6 +8,7 @@ prompts and seeds as a notebook that calls it)::
     python -m llmbook.evaluate arc_challenge --limit 100 --out arc_c.json
     python -m llmbook.evaluate cmmlu --per-subject 5          # 5-shot, 5 questions x 67 subjects
     python -m llmbook.evaluate cmmlu --subjects chinese_history --shots 0
+    python -m llmbook.evaluate report --limit 50 --per-subject 1   # the report card (report.py)
 
 Every other command (``piqa``, ``mmlu``, ...) is :func:`llmbook.evaluate.suites.main`'s.
 """
@@ -27,7 +28,8 @@ COMMANDS = ("hellaswag", "arc_easy", "arc_challenge", "cmmlu")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m llmbook.evaluate", description=__doc__.splitlines()[0],
-        epilog="piqa, mmlu and the other commands: python -m llmbook.evaluate piqa --help")
+        epilog="piqa, mmlu and the other commands: python -m llmbook.evaluate piqa --help; "
+               "the report card: python -m llmbook.evaluate report --help")
     parser.add_argument("benchmark", choices=COMMANDS)
     parser.add_argument("--limit", type=int, default=None,
                         help="HellaSwag, ARC: a seeded random subset of this size (default: all)")
@@ -66,12 +68,18 @@ def run_command(argv: Sequence[str]) -> dict[str, Any]:
     model, tokenizer = load_smollm2(args.model, device=args.device)
     result = multiple_choice(model, tokenizer, **task, batch_size=args.batch_size, seed=args.seed,
                              progress=not args.quiet)
-    return suites.report(args.benchmark, result, args.out, title=suites.BENCHMARK_NAMES[args.benchmark])
+    return suites.report(args.benchmark, result, args.out,
+                         title=suites.BENCHMARK_NAMES[args.benchmark])
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any] | None:
-    """:data:`COMMANDS` run here; everything else goes to :func:`llmbook.evaluate.suites.main`."""
+def main(argv: Sequence[str] | None = None) -> dict[str, Any] | list[dict[str, Any]] | None:
+    """:data:`COMMANDS` run here, ``report`` in :mod:`llmbook.evaluate.report`; everything else
+    goes to :func:`llmbook.evaluate.suites.main`."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["report"]:
+        from .report import main as report_main
+
+        return report_main(argv[1:])
     if argv and argv[0] in COMMANDS:
         return run_command(argv)
     if argv[:1] in ([], ["-h"], ["--help"]):

@@ -47,7 +47,8 @@ class ChatSession:
         model: the book's ``GPT`` or a Hugging Face causal LM (eval mode).
         tokenizer: a Hugging Face tokenizer (its chat template is used when it has one) or one of
             the book's tokenizers (``encode`` / ``decode``; then :func:`plain_template` is used).
-        system_prompt: the first message, with role ``system``, if given.
+        system_prompt: the first message, with role ``system``, if given (:meth:`reset` starts
+            again, with the same or another one).
         max_new_tokens: the longest reply, in tokens.
         use_cache: keep the KV cache across turns (``False`` recomputes the whole conversation at
             every step, the reference the cached replies must equal).
@@ -61,6 +62,7 @@ class ChatSession:
         ids: ``(1, seq)`` every token of the conversation so far (the last reply's EOS included).
         cache: the KV cache, holding every position of ``ids`` but the last.
         recomputed: how many turns had to rebuild the cache (see :meth:`say`).
+        system_prompt: the conversation's system prompt (``None``: none).
     """
 
     def __init__(self, model: Any, tokenizer: Any, *, system_prompt: str | None = None,
@@ -76,12 +78,17 @@ class ChatSession:
         self.decoding = dict(decoding)
         self.decoding.setdefault("eos_token_id", end_of_text_id(tokenizer))
         self.template = template or self._tokenizer_template()
+        self.reset(system_prompt)
+
+    def reset(self, system_prompt: str | None = None) -> None:
+        """Start a new conversation (the cache emptied), with ``system_prompt`` if given."""
+        self.system_prompt = system_prompt or None
         self.messages: Messages = []
         if system_prompt:
             self.messages.append({"role": "system", "content": system_prompt})
         self.ids = torch.zeros(1, 0, dtype=torch.long)
         self.text = ""  # the text that self.ids encode
-        self.cache = new_cache(model) if use_cache else None
+        self.cache = new_cache(self.model) if self.use_cache else None
         self.recomputed = 0
 
     def _tokenizer_template(self) -> Callable[[Messages, bool], str]:
@@ -111,7 +118,9 @@ class ChatSession:
         not decode back to the text of its tokens, the new text no longer extends the old one: the
         conversation is then encoded again and the cache rebuilt (counted in ``recomputed``), which
         gives the same reply, only slower. ``streamer`` receives each new token id, as in
-        :func:`llmbook.generate.generate`.
+        :func:`llmbook.generate.generate`. If generation fails (a ``ValueError``: the
+        conversation no longer fits the model's context), the message is taken back out, so the
+        session stays usable (e.g. after :meth:`reset`).
         """
         if not isinstance(text, str):
             raise TypeError(f"say() takes the user's message as a str, got {type(text).__name__}")
@@ -125,8 +134,12 @@ class ChatSession:
                 self.recomputed += 1
             ids = torch.tensor([self._encode(prompt)], dtype=torch.long)
             self.cache = new_cache(self.model) if self.use_cache else None
-        out = generate(self.model, ids, self.max_new_tokens, use_cache=self.use_cache,
-                       cache=self.cache, streamer=streamer, **self.decoding).cpu()
+        try:
+            out = generate(self.model, ids, self.max_new_tokens, use_cache=self.use_cache,
+                           cache=self.cache, streamer=streamer, **self.decoding).cpu()
+        except ValueError:  # e.g. the conversation outgrew the context: the turn did not happen
+            self.messages.pop()
+            raise
         new_tokens = out[0, ids.size(1):].tolist()
         eos = self.decoding.get("eos_token_id")
         eos = {eos} if isinstance(eos, int) else set(eos or ())

@@ -15,8 +15,10 @@ the ``GPTConfig`` and the tokenizer, which the weights alone do not determine. `
 (the default) is greedy decoding; a temperature above 0 samples. ``--chat`` wraps the prompt in the
 model's chat template (for the book's GPT: ``role: text`` lines) and stops at the end of the reply;
 without a prompt it reads one user message per line from standard input and keeps the KV cache
-across the turns. The text goes to standard output as it is decoded; the time to the first token
-and the speed after it go to standard error.
+across the turns (``python -m llmbook.chat``, :mod:`llmbook.chat`, is the fuller chat loop, with
+``/reset`` and ``/system``; it shares these options through :func:`add_model_options` and
+:func:`add_decoding_options`). The text goes to standard output as it is decoded; the time to the
+first token and the speed after it go to standard error.
 """
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ import torch
 from .chat import ChatSession, end_of_text_id
 from .decoding import generate
 
-__all__ = ["main", "checkpoint_extra", "load_gpt_checkpoint", "load_model"]
+__all__ = ["main", "checkpoint_extra", "load_gpt_checkpoint", "load_model", "add_model_options",
+           "add_decoding_options", "decoding_options", "prepare", "stream_reply"]
 
 
 # ---------------------------------------------------------------- models
@@ -171,49 +174,91 @@ class _Printer:
 # ---------------------------------------------------------------- main
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m llmbook.generate",
-                                description=__doc__.split("\n\n")[0],
-                                epilog="Each option is the argument of llmbook.generate.generate() "
-                                       "of the same name.")
-    add = p.add_argument
-    add("prompt", nargs="?", default=None,
-        help="the text to continue (with --chat: the user's message; leave it out to chat line by "
-             "line on standard input)")
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The options that choose and set up the model, shared with ``python -m llmbook.chat``."""
+    add = parser.add_argument
     add("--model", default="smollm2",
         help="'smollm2' (default), a Hugging Face model folder, or a book GPT checkpoint")
-    add("--max-new-tokens", type=int, default=50)
+    add("--seed", type=int, default=None, help="seed of the sampling RNG (torch.manual_seed)")
+    add("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+    add("--threads", type=int, default=None,
+        help="CPU threads (torch.set_num_threads); 1 is faster on a machine busy with other jobs")
+
+
+def add_decoding_options(parser: argparse.ArgumentParser, beams: bool = True,
+                         max_new_tokens: int = 50) -> None:
+    """The decoding options (each an argument of :func:`llmbook.generate.generate`), shared with
+    ``python -m llmbook.chat``; ``beams=False`` leaves out beam search, which cannot stream."""
+    add = parser.add_argument
+    add("--max-new-tokens", type=int, default=max_new_tokens,
+        help=f"the most tokens to generate (default {max_new_tokens})")
     add("--temperature", type=float, default=0.0, help="0 = greedy (default); > 0 samples")
     add("--top-k", type=int, default=None, help="sample among the k most likely tokens")
     add("--top-p", type=float, default=None,
         help="sample among the most likely tokens that hold this probability")
     add("--repetition-penalty", type=float, default=1.0, help="> 1 discourages repeated tokens")
-    add("--num-beams", type=int, default=1, help="> 1: beam search (not with sampling)")
-    add("--length-penalty", type=float, default=1.0,
-        help="beam search: > 0 favours longer sequences")
-    add("--early-stopping", action="store_true",
-        help="beam search: stop once num_beams beams have ended")
-    add("--seed", type=int, default=None, help="seed of the sampling RNG (torch.manual_seed)")
-    add("--chat", action="store_true",
-        help="apply the chat template; without a prompt, chat on standard input")
-    add("--system", default=None, help="with --chat: a system prompt")
+    if beams:
+        add("--num-beams", type=int, default=1, help="> 1: beam search (not with sampling)")
+        add("--length-penalty", type=float, default=1.0,
+            help="beam search: > 0 favours longer sequences")
+        add("--early-stopping", action="store_true",
+            help="beam search: stop once num_beams beams have ended")
     add("--no-cache", action="store_true", help="recompute every position at every step")
-    add("--device", default=None, help="cpu, cuda, mps (default: the best available)")
-    add("--threads", type=int, default=None,
-        help="CPU threads (torch.set_num_threads); 1 is faster on a machine busy with other jobs")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m llmbook.generate",
+                                description=__doc__.split("\n\n")[0],
+                                epilog="Each option is the argument of llmbook.generate.generate() "
+                                       "of the same name.")
+    p.add_argument("prompt", nargs="?", default=None,
+                   help="the text to continue (with --chat: the user's message; leave it out to "
+                        "chat line by line on standard input)")
+    add_model_options(p)
+    add_decoding_options(p)
+    p.add_argument("--chat", action="store_true",
+                   help="apply the chat template; without a prompt, chat on standard input")
+    p.add_argument("--system", default=None, help="with --chat: a system prompt")
     return p
 
 
-def _decoding_options(args: argparse.Namespace) -> dict[str, Any]:
+def decoding_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`llmbook.generate.generate` that the parsed options
+    (:func:`add_decoding_options`) ask for, ``max_new_tokens`` and the cache aside."""
     options: dict[str, Any] = {"repetition_penalty": args.repetition_penalty}
     if args.temperature > 0 or args.top_k is not None or args.top_p is not None:
         options.update(do_sample=True, temperature=args.temperature or 1.0, top_k=args.top_k,
                        top_p=args.top_p)
-    if args.num_beams != 1 or args.length_penalty != 1.0 or args.early_stopping:
+    num_beams = getattr(args, "num_beams", 1)
+    length_penalty = getattr(args, "length_penalty", 1.0)
+    early_stopping = getattr(args, "early_stopping", False)
+    if num_beams != 1 or length_penalty != 1.0 or early_stopping:
         # generate() says what is wrong with beam options without beams
-        options.update(num_beams=args.num_beams, length_penalty=args.length_penalty,
-                       early_stopping=args.early_stopping)
+        options.update(num_beams=num_beams, length_penalty=length_penalty,
+                       early_stopping=early_stopping)
     return options
+
+
+def prepare(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Any, Any]:
+    """Set the threads, load ``(model, tokenizer)`` for ``--model`` and seed the RNG; a bad option
+    exits through ``parser.error`` (status 2) and says why."""
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    try:
+        model, tokenizer = load_model(args.model, args.device)
+    except (FileNotFoundError, ValueError, TypeError, RuntimeError) as exc:
+        parser.error(str(exc))
+    if args.seed is not None:
+        torch.manual_seed(args.seed)  # the global RNG, which sampling draws from (as in HF)
+    return model, tokenizer
+
+
+def stop_ids(tokenizer: Any) -> set[int]:
+    """The token ids that end a reply (:func:`~llmbook.generate.chat.end_of_text_id`), as a set."""
+    eos = end_of_text_id(tokenizer)
+    return {eos} if isinstance(eos, int) else set()
 
 
 def _report(printer: _Printer, seconds: float, n_new: int, err: TextIO) -> dict[str, Any]:
@@ -232,6 +277,21 @@ def _report(printer: _Printer, seconds: float, n_new: int, err: TextIO) -> dict[
     return {"new_tokens": n_new, "seconds": seconds, "first_token_s": first, "tokens_per_s": rate}
 
 
+def stream_reply(session: ChatSession, message: str, stdout: TextIO,
+                 stderr: TextIO) -> dict[str, Any]:
+    """One turn of ``session``: the reply to ``message`` written to ``stdout`` as it is decoded,
+    the timings to ``stderr``; returns ``{"text", "new_tokens", "seconds", "first_token_s",
+    "tokens_per_s"}``. A ``ValueError`` of :func:`generate` (e.g. the conversation outgrew the
+    model's context) propagates, and the session is left as it was before the turn."""
+    eos = session.decoding.get("eos_token_id")  # the ids that end the reply
+    ends = {eos} if isinstance(eos, int) else set(eos or ())
+    printer = _Printer(session.tokenizer, stdout, ends)
+    session.say(message, streamer=printer)
+    seconds = time.perf_counter() - printer.start
+    text = printer.finish()
+    return {"text": text, **_report(printer, seconds, printer.calls, stderr)}
+
+
 def main(argv: list[str] | None = None, stdin: TextIO | None = None,
          stdout: TextIO | None = None, stderr: TextIO | None = None) -> dict[str, Any]:
     """Run the command line ``argv``; return ``{"text", "new_tokens", "seconds", "first_token_s",
@@ -245,25 +305,30 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None,
         parser.error("the prompt is empty: give some text to continue")
     if args.system is not None and not args.chat:
         parser.error("--system only applies with --chat")
-    if args.threads is not None:
-        if args.threads < 1:
-            parser.error(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    options = _decoding_options(args)
+    options = decoding_options(args)
     if args.chat and options.get("num_beams", 1) > 1:
         parser.error("--chat prints the reply as it is decoded, which beam search cannot: drop "
                      "--num-beams")
-    try:
-        model, tokenizer = load_model(args.model, args.device)
-    except (FileNotFoundError, ValueError, TypeError, RuntimeError) as exc:
-        parser.error(str(exc))
+    model, tokenizer = prepare(parser, args)
     eos = end_of_text_id(tokenizer)  # generation stops there
-    stop_ids = {eos} if isinstance(eos, int) else set()
-    if args.seed is not None:
-        torch.manual_seed(args.seed)  # the global RNG, which sampling draws from (as in HF)
+
+    if args.chat:
+        session = ChatSession(model, tokenizer, system_prompt=args.system,
+                              max_new_tokens=args.max_new_tokens, use_cache=not args.no_cache,
+                              eos_token_id=eos, **options)
+        lines = (line.rstrip("\n") for line in stdin)
+        messages = [args.prompt] if args.prompt is not None else lines
+        result: dict[str, Any] = {}
+        for message in messages:
+            if message.strip():
+                try:
+                    result = stream_reply(session, message, stdout, stderr)
+                except ValueError as exc:
+                    parser.error(str(exc))
+        return result
 
     def run(decode: Callable[[_Printer], int]) -> dict[str, Any]:
-        printer = _Printer(tokenizer, stdout, stop_ids)
+        printer = _Printer(tokenizer, stdout, stop_ids(tokenizer))
         try:
             n_new = decode(printer)
         except ValueError as exc:
@@ -271,25 +336,6 @@ def main(argv: list[str] | None = None, stdin: TextIO | None = None,
         seconds = time.perf_counter() - printer.start
         text = printer.finish()
         return {"text": text, **_report(printer, seconds, n_new, stderr)}
-
-    if args.chat:
-        session = ChatSession(model, tokenizer, system_prompt=args.system,
-                              max_new_tokens=args.max_new_tokens, use_cache=not args.no_cache,
-                              eos_token_id=eos, **options)
-
-        def turn(message: str) -> Callable[[_Printer], int]:
-            def decode(printer: _Printer) -> int:
-                session.say(message, streamer=printer)
-                return printer.calls
-            return decode
-
-        lines = (line.rstrip("\n") for line in stdin)
-        messages = [args.prompt] if args.prompt is not None else lines
-        result: dict[str, Any] = {}
-        for message in messages:
-            if message.strip():
-                result = run(turn(message))
-        return result
 
     try:
         ids = torch.tensor([tokenizer.encode(args.prompt)], dtype=torch.long)

@@ -19,7 +19,8 @@ nltk's Porter stemmer, as rouge-score does). Each function's docstring gives its
 """
 from __future__ import annotations
 
-from .bleu import BLEUScore, bleu_from_statistics, bleu_statistics, corpus_bleu, sentence_bleu, tokenize_13a
+from .bleu import (BLEUScore, bleu_from_statistics, bleu_statistics, corpus_bleu, sentence_bleu, tokenize_13a,
+                   tokenize_zh)
 from .bootstrap import BootstrapCI, PairedBootstrapResult, bootstrap_ci, paired_bootstrap
 from .chrf import CHRFScore, chrf_from_statistics, chrf_statistics, corpus_chrf, sentence_chrf
 from .classification import (
@@ -44,7 +45,7 @@ __all__ = [
     # perplexity
     "perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte",
     # translation
-    "BLEUScore", "corpus_bleu", "sentence_bleu", "tokenize_13a", "bleu_statistics", "bleu_from_statistics",
+    "BLEUScore", "corpus_bleu", "sentence_bleu", "tokenize_13a", "tokenize_zh", "bleu_statistics", "bleu_from_statistics",
     "CHRFScore", "corpus_chrf", "sentence_chrf", "chrf_statistics", "chrf_from_statistics",
     # summarization
     "RougeScore", "rouge", "rouge_tokenize", "lcs_length",

@@ -10,14 +10,18 @@ from __future__ import annotations
 import torch
 
 from .bert import BERT, BERTConfig, BertForPreTraining, mean_pool
+from .extractive_qa import ExtractiveQA, best_span, encode_squad, predict_answers, span_loss
+from .clip import CLIPConfig, TinyCLIP, clip_loss
 from .classifier import LSTMClassifier, LSTMClassifierConfig, SequenceClassifier, classification_loss, predict
 from .gpt import GPT, GPTConfig
 from .mlp_lm import MLPLM, MLPLMConfig
 from .rnn_lm import RNNLM, RNNLMConfig
+from .seq2seq import Seq2Seq, Seq2SeqConfig, seq2seq_example, seq2seq_loss
 from .t5 import T5, T5Config, shift_right
 
 MODELS: dict[type, type[torch.nn.Module]] = {GPTConfig: GPT, MLPLMConfig: MLPLM, RNNLMConfig: RNNLM,
-                                             BERTConfig: BERT, T5Config: T5, LSTMClassifierConfig: LSTMClassifier}
+                                             BERTConfig: BERT, T5Config: T5, LSTMClassifierConfig: LSTMClassifier,
+                                             Seq2SeqConfig: Seq2Seq}
 
 
 def build(config: GPTConfig | MLPLMConfig | RNNLMConfig | BERTConfig | T5Config | LSTMClassifierConfig

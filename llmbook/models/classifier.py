@@ -33,6 +33,7 @@ from .bert import mean_pool
 from .loss import check_token_ids, padding_mask
 
 __all__ = ["LSTMClassifierConfig", "LSTMClassifier", "SequenceClassifier", "POOLINGS",
+           "NearestCentroid",
            "classification_loss", "predict"]
 
 POOLINGS = ("mean", "cls", "last")
@@ -304,3 +305,53 @@ def predict(model: nn.Module, items: Sequence[dict[str, Any]], pad_id: int,
         model.train(was_training)
     probs = torch.stack(probabilities).numpy()  # type: ignore[arg-type]
     return probs.argmax(axis=1), probs
+
+
+class NearestCentroid:
+    """Label vectors by the nearest class mean (Euclidean distance): a classifier with nothing to
+    train, for sentence embeddings (e.g. intents from MiniLM's, as in scikit-learn's
+    ``NearestCentroid``, which it equals).
+
+    On L2-normalised embeddings ``||x - c||² = 1 - 2 x·c + ||c||²``: the nearest centroid is almost
+    the most cosine-similar one, with a penalty for classes whose examples disagree (a short mean).
+
+    Args:
+        features: ``(n, dim)`` training vectors (a tensor or an array).
+        labels: ``(n,)`` their integer labels; every class must have at least one example.
+
+    Attributes:
+        classes: ``(n_classes,)`` the sorted labels; ``centroids``: ``(n_classes, dim)`` float64.
+    """
+
+    def __init__(self, features: Any, labels: Any):
+        x, y = self._features(features), np.asarray(labels)
+        if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"labels must be {len(x)} integers (one per row of features), got "
+                             f"shape {y.shape} of {y.dtype}")
+        self.classes = np.unique(y)
+        if len(self.classes) < 2:
+            raise ValueError(f"NearestCentroid needs examples of at least 2 classes, got "
+                             f"{self.classes.tolist()}")
+        self.centroids = np.stack([x[y == c].mean(axis=0) for c in self.classes])
+
+    @staticmethod
+    def _features(features: Any, dim: int | None = None) -> np.ndarray:
+        if isinstance(features, torch.Tensor):
+            features = features.detach().cpu().numpy()
+        x = np.asarray(features, dtype=np.float64)
+        if x.ndim != 2 or len(x) == 0 or (dim is not None and x.shape[1] != dim):
+            want = f"(n, {dim})" if dim is not None else "(n, dim) with n >= 1"
+            raise ValueError(f"features must be a 2-D array {want}, got shape {x.shape}: one "
+                             f"embedding per row")
+        return x
+
+    def scores(self, features: Any) -> np.ndarray:
+        """``(n, n_classes)`` minus the squared distance of each vector to each centroid (higher =
+        nearer)."""
+        x = self._features(features, self.centroids.shape[1])
+        squared = ((x[:, None, :] - self.centroids[None, :, :]) ** 2).sum(axis=-1)
+        return -squared
+
+    def predict(self, features: Any) -> np.ndarray:
+        """``(n,)`` the label of the nearest centroid of each vector (ties: the smaller label)."""
+        return self.classes[self.scores(features).argmax(axis=1)]

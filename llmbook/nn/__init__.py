@@ -7,10 +7,13 @@ Boolean attention masks mean **True = may attend** (as in ``F.scaled_dot_product
 from .attention import KVCache, LayerKVCache, MultiHeadAttention, causal_mask, scaled_dot_product_attention
 from .blocks import TransformerBlock, TransformerDecoder, TransformerEncoder, TransformerStack
 from .feedforward import ACTIVATIONS, FeedForward
+from .flash import flash_attention, peak_memory
 from .interop import load_torch_decoder_layer, load_torch_encoder_layer, load_torch_multihead_attention
+from .moe import (MixtureOfExperts, experts_of, load_balancing_loss, moe_aux_loss, moe_objective,
+                  use_experts)
 from .norm import NORMS, RMSNorm
 from .position import (RelativePositionBias, RotaryEmbedding, SinusoidalPositionalEncoding, relative_position_bucket,
-                       rotate_half)
+                       rotate_half, ROPE_SCALINGS)
 
 __all__ = [
     "scaled_dot_product_attention",
@@ -21,6 +24,7 @@ __all__ = [
     "SinusoidalPositionalEncoding",
     "RotaryEmbedding",
     "rotate_half",
+    "ROPE_SCALINGS",
     "RelativePositionBias",
     "relative_position_bucket",
     "FeedForward",
@@ -34,4 +38,12 @@ __all__ = [
     "load_torch_multihead_attention",
     "load_torch_encoder_layer",
     "load_torch_decoder_layer",
+    "flash_attention",
+    "peak_memory",
+    "MixtureOfExperts",
+    "load_balancing_loss",
+    "use_experts",
+    "experts_of",
+    "moe_aux_loss",
+    "moe_objective",
 ]

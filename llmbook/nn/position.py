@@ -14,8 +14,8 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["SinusoidalPositionalEncoding", "RotaryEmbedding", "rotate_half", "relative_position_bucket",
-           "RelativePositionBias"]
+__all__ = ["SinusoidalPositionalEncoding", "RotaryEmbedding", "ROPE_SCALINGS", "rotate_half",
+           "relative_position_bucket", "RelativePositionBias"]
 
 
 class SinusoidalPositionalEncoding(nn.Module):
@@ -59,6 +59,9 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x2, x1), dim=-1)
 
 
+ROPE_SCALINGS = (None, "linear", "dynamic")
+
+
 class RotaryEmbedding(nn.Module):
     """Rotary position embedding (RoPE), in the "rotate half" layout of Hugging Face's Llama.
 
@@ -68,15 +71,80 @@ class RotaryEmbedding(nn.Module):
 
     Usage: ``q, k = rotary(q, k, offset=0)`` with q, k ``(batch, heads, seq, head_dim)``; ``offset`` is the
     absolute position of the first token (the number of cached positions when decoding with a KV cache).
+
+    Longer context than the model was trained on (``scaling``, Hugging Face's ``rope_scaling``):
+
+    * ``None``: the angles above, also beyond the training length (extrapolation);
+    * ``"linear"``: position interpolation (Chen et al., 2023): θ_i / ``factor``, i.e. position m is
+      read as m / factor, so ``factor`` times the training length falls on angles seen in training;
+    * ``"dynamic"``: dynamic NTK-aware scaling (bloc97, emozilla): for a sequence of total length
+      L' = offset + seq longer than ``original_max_len`` = L, the base grows to
+      base · (factor · L' / L − (factor − 1))^(head_dim / (head_dim − 2)), which stretches the slow
+      (low-frequency) pairs most and leaves the fastest ones almost unchanged; up to L nothing
+      changes.
+
+    The frequencies of "dynamic" depend on the length of the call, as in Hugging Face (which caches
+    the longest length seen and keeps its frequencies until a call falls back under L; here every
+    call uses its own length).
+
+    Args:
+        head_dim: the width of one head (even).
+        max_len: the most positions this module will rotate (a guard against silent misuse).
+        base: the base of the frequencies (Llama 2: 10000, Llama 3: 500000).
+        scaling: one of ``ROPE_SCALINGS``.
+        factor: the scaling factor (≥ 1) of "linear" and "dynamic".
+        original_max_len: L for "dynamic", the context length the model was trained with (Hugging
+            Face's ``max_position_embeddings``); default ``max_len``.
     """
 
-    def __init__(self, head_dim: int, max_len: int = 4096, base: float = 10000.0):
+    def __init__(self, head_dim: int, max_len: int = 4096, base: float = 10000.0,
+                 scaling: str | None = None, factor: float = 1.0,
+                 original_max_len: int | None = None):
         super().__init__()
         if head_dim % 2 != 0:
             raise ValueError(f"head_dim={head_dim} must be even: RoPE rotates pairs of dimensions")
+        if scaling not in ROPE_SCALINGS:
+            raise ValueError(f"unknown RoPE scaling {scaling!r}: use one of {ROPE_SCALINGS}")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor < 1:
+            raise ValueError(f"factor must be a number >= 1 (how many times longer the context "
+                             f"gets), got {factor!r}")
+        if scaling is None and factor != 1:
+            raise ValueError(f"factor={factor} has no effect without scaling: pass "
+                             f"scaling='linear' or 'dynamic' as well")
+        original_max_len = max_len if original_max_len is None else original_max_len
+        if (isinstance(original_max_len, bool) or not isinstance(original_max_len, int)
+                or original_max_len < 1):
+            raise ValueError(f"original_max_len must be a positive int (the training context "
+                             f"length), got {original_max_len!r}")
+        if scaling == "dynamic" and head_dim < 4:
+            raise ValueError("dynamic scaling raises the base to the power head_dim / "
+                             "(head_dim - 2): it needs head_dim >= 4")
         self.head_dim, self.max_len, self.base = head_dim, max_len, base
-        inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float) / head_dim))  # θ_i
+        self.scaling, self.factor, self.original_max_len = scaling, float(factor), original_max_len
+        inv_freq = self._inv_freq(float(base))  # θ_i
+        if scaling == "linear":
+            inv_freq = inv_freq / self.factor  # position m is read as m / factor
         self.register_buffer("inv_freq", inv_freq, persistent=False)
+
+    def _inv_freq(self, base: float | torch.Tensor) -> torch.Tensor:
+        """θ_i = base^(−2i/head_dim), ``(head_dim/2,)``, in float32 like Hugging Face."""
+        device = base.device if isinstance(base, torch.Tensor) else None
+        pairs = torch.arange(0, self.head_dim, 2, dtype=torch.float, device=device)
+        exponents = pairs / self.head_dim
+        return 1.0 / (base ** exponents)
+
+    def frequencies(self, seq_len: int, device=None) -> torch.Tensor:
+        """The θ_i ``(head_dim/2,)`` of a call whose positions end at ``seq_len`` (offset + seq)."""
+        inv_freq = self.inv_freq.to(device=device if device is not None else self.inv_freq.device,
+                                    dtype=torch.float)
+        if self.scaling != "dynamic" or seq_len <= self.original_max_len:
+            return inv_freq
+        # NTK-aware: a larger base for a longer sequence; float32 steps in Hugging Face's order
+        length = torch.tensor(seq_len, device=inv_freq.device)
+        stretch = self.factor * length / self.original_max_len
+        stretch = stretch - (self.factor - 1)
+        base = self.base * stretch ** (self.head_dim / (self.head_dim - 2))
+        return self._inv_freq(base)
 
     def cos_sin(self, seq_len: int, offset: int = 0, device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
         """cos and sin of the angles of positions ``offset … offset + seq_len - 1``, each ``(seq_len, head_dim)``."""
@@ -84,7 +152,7 @@ class RotaryEmbedding(nn.Module):
             raise ValueError(
                 f"positions {offset}..{offset + seq_len - 1} exceed max_len={self.max_len}: build RotaryEmbedding with a larger max_len"
             )
-        inv_freq = self.inv_freq.to(device=device if device is not None else self.inv_freq.device, dtype=torch.float)
+        inv_freq = self.frequencies(offset + seq_len, device)
         position = torch.arange(offset, offset + seq_len, device=inv_freq.device, dtype=torch.float)
         angles = position[:, None] * inv_freq[None, :]  # (seq, head_dim/2), in float32 like HF
         angles = torch.cat((angles, angles), dim=-1)  # (seq, head_dim): pair i and i + head_dim/2 share θ_i
@@ -100,6 +168,10 @@ class RotaryEmbedding(nn.Module):
     def forward(self, q: torch.Tensor, k: torch.Tensor, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotate queries and keys ``(batch, heads, seq, head_dim)``; returns ``(q_rotated, k_rotated)``."""
         return self.rotate(q, offset), self.rotate(k, offset)
+
+    def extra_repr(self) -> str:
+        scaled = f", scaling={self.scaling!r}, factor={self.factor}" if self.scaling else ""
+        return f"head_dim={self.head_dim}, max_len={self.max_len}, base={self.base}{scaled}"
 
 
 def _check_buckets(num_buckets: int, max_distance: int, bidirectional: bool) -> int:

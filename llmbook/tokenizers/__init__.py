@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .bpe import GPT2_SPLIT_PATTERN, BPETokenizer, ByteLevelBPE, merge_pair, pair_counts, pretokenize
 from .char import CharTokenizer
+from .fertility import Fertility, count_tokens, fertility
 from .gpt2 import GPT2Tokenizer, bytes_to_unicode
 from .trim import TrimmedVocabulary
 from .wordpiece import WordPieceTokenizer, basic_tokenize
@@ -30,4 +31,7 @@ __all__ = [
     "merge_pair",
     "pair_counts",
     "pretokenize",
+    "Fertility",
+    "fertility",
+    "count_tokens",
 ]

@@ -174,10 +174,11 @@ class ByteLevelBPE:
     def __len__(self) -> int:
         return self.vocab_size
 
-    def encode_chunk(self, chunk: bytes) -> list[int]:
-        """Encode one pre-tokenized chunk (as bytes): start from its bytes and apply merges by rank."""
+    def _merges_of(self, chunk: bytes) -> Iterator[list[int]]:
+        """The ids of ``chunk`` before any merge, then after each merge, applied by rank."""
         ids = [self._byte_ids[b] for b in chunk]
         table = self._merge_table
+        yield ids
         while len(ids) > 1:
             # the adjacent pair with the lowest merge rank; pairs that are no merge rank as infinity
             best_rank, best = None, None
@@ -188,7 +189,33 @@ class ByteLevelBPE:
             if best is None:
                 break
             ids = merge_pair(ids, best, table[best][1])
+            yield ids
+
+    def encode_chunk(self, chunk: bytes) -> list[int]:
+        """Encode one pre-tokenized chunk (as bytes): start from its bytes and apply merges by rank."""
+        *_, ids = self._merges_of(chunk)
         return ids
+
+    def merge_steps(self, chunk: str) -> list[list[str]]:
+        """How one chunk (a word, with its leading space if any) is built: its bytes as text, then the
+        tokens after each merge, in the order :meth:`encode_chunk` applies them. Each step merges one
+        adjacent pair; a merge that happens twice in the word counts once
+        (``llmbook.diagrams.bpe_merges`` draws the result).
+
+        >>> tok.merge_steps("lower")  # doctest: +SKIP
+        [['l', 'o', 'w', 'e', 'r'], ['l', 'o', 'w', 'er'], ['lo', 'w', 'er'], ['low', 'er'], ['lower']]
+        """
+        steps: list[list[int]] = []
+        for ids in self._merges_of(chunk.encode("utf-8")):
+            if not steps:  # the bytes, before any merge
+                steps.append(ids)
+                continue
+            current = steps[-1]
+            while len(current) > len(ids):  # one pair merged in several places: a step per place
+                at = next(k for k in range(len(ids)) if current[k] != ids[k])
+                current = current[:at] + [ids[at]] + current[at + 2 :]
+                steps.append(current)
+        return [[self.vocab[i].decode("utf-8", errors="replace") for i in ids] for ids in steps]
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Token ids of ``text`` as ordinary text: a special token's string is encoded like any other

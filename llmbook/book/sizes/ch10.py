@@ -2,8 +2,9 @@
 
 SmolLM2-135M-Instruct shows the processors and the search methods; ``kv_new_tokens`` tokens are
 generated with and without the KV cache (the timing). The story model is a GPT (``story_model``; its
-vocabulary is set by the notebook) trained with ``story_train`` on the TinyStories sample minus its
-last ``heldout_stories`` stories, which give the held-out perplexity and the story openings:
+vocabulary is set by the notebook) trained with ``story_train`` on the ``tinystories`` train split;
+the first ``heldout_stories`` stories of its held-out split validate and the next ``heldout_stories``
+give the held-out perplexity and the story openings (the split holds 221 stories, so at most 110):
 ``openings`` of them, cut to their first ``opening_tokens`` tokens, are continued by
 ``new_tokens`` tokens under each decoding setting and scored by SmolLM2 (``judge_batch_size`` rows
 per forward pass). ``smollm_openings`` of the openings are also continued by SmolLM2 itself
@@ -36,7 +37,7 @@ FULL = dict(
         betas=(0.9, 0.95), eval_interval=100, eval_steps=20, early_stopping_patience=5,
         keep_best=True, **_FULL,
     ),
-    heldout_stories=200, openings=200, opening_tokens=16, new_tokens=128, judge_batch_size=32,
+    heldout_stories=110, openings=110, opening_tokens=16, new_tokens=128, judge_batch_size=32,
     smollm_openings=50, smollm_new_tokens=96,
 )
 
