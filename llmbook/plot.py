@@ -1,6 +1,7 @@
 """One figure style for the whole book: same fonts, sizes, colours and grid in every chapter."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import matplotlib
@@ -46,6 +47,12 @@ def _texts(items) -> list[str]:
     return [text for text in texts if text and not text.startswith("_")]
 
 
+def _is_number(text: str) -> bool:
+    """Whether a tick label is a number (``0.5``, ``−1``, ``10%``, mathtext such as ``$10^{2}$``)
+    rather than a category name: it has no letter outside ``$...$``."""
+    return not re.search(r"[^\W\d_]", re.sub(r"\$[^$]*\$", "", text))
+
+
 def alt_text(fig) -> str:
     """A text description of ``fig`` for readers who cannot see it (screen readers, the ``alt`` of its
     image): its title, and per panel the title, the axis labels and the names of the series.
@@ -59,17 +66,22 @@ def alt_text(fig) -> str:
     for ax in panels:
         title = " ".join(_texts([ax.title, ax._left_title, ax._right_title]))
         bits = [f"Panel '{title}'" if title else "A panel"]
-        if ax.get_xlabel().strip():
-            bits.append(f"x axis: {ax.get_xlabel().strip()}")
-        if ax.get_ylabel().strip():
-            bits.append(f"y axis: {ax.get_ylabel().strip()}")
+        for name, label, ticks in (("x", ax.get_xlabel(), ax.get_xticklabels()),
+                                   ("y", ax.get_ylabel(), ax.get_yticklabels())):
+            categories = [text for text in _texts(ticks) if not _is_number(text)]
+            if label.strip():
+                bits.append(f"{name} axis: {label.strip()}")
+            elif categories:  # a categorical axis: its tick labels name what it shows
+                more = ", ..." if len(categories) > 6 else ""
+                bits.append(f"{name} axis: categories {', '.join(categories[:6])}{more}")
         legend = ax.get_legend()
         series = _texts(legend.get_texts()) if legend is not None else _texts(ax.lines)
         if series:
             bits.append("series: " + ", ".join(series[:8]) + (", ..." if len(series) > 8 else ""))
         if ax.images:
             bits.append("an image or heat map")
-        if not ax.axison:  # a diagram: its words are its content
+        if not ax.axison or not (len(ax.get_xticks()) or len(ax.get_yticks())):
+            # a diagram (no axes, or no ticks on either): its words are its content
             words = [" ".join(text.split()) for text in _texts(ax.texts)]
             if words:
                 bits.append("it reads: " + "; ".join(words[:20]) + ("; ..." if len(words) > 20 else ""))

@@ -371,6 +371,12 @@ def test_every_figure_carries_a_description_read_from_its_labels():
     assert "A panel; an image or heat map." in text
     empty, _ = plot.figure()
     assert plot.alt_text(empty) == "A panel."
+    bars, ax = plot.figure()
+    ax.barh(["doctor", "nurse"], [0.1, -0.2])
+    ax.set(xlabel="log p(he) - log p(she)", xscale="symlog")
+    bars.canvas.draw()  # tick labels exist once drawn, as when the figure is shown
+    assert plot.alt_text(bars) == ("A panel; x axis: log p(he) - log p(she); "
+                                   "y axis: categories doctor, nurse.")
 
     assert plot.describe_figures() is False  # no kernel here: nothing registered
     shell = InteractiveShell.instance()

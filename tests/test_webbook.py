@@ -314,7 +314,7 @@ def test_the_pdf_has_every_chapter_and_its_pages_render(html, browser, tmp_path)
 
     from llmbook.book import pdf
 
-    out = pdf.build_pdf(ROOT, html, tmp_path / "book.pdf")
+    out = pdf.build_pdf(ROOT, html, tmp_path / "book.pdf", browser=browser)
     reader = PdfReader(out)
     titles = [item.title for item in reader.outline]
     assert len(titles) == 1 + len(book.toc_files(ROOT)) == len(pdf.book_pages(ROOT, html))
@@ -344,3 +344,25 @@ def test_every_figure_has_a_text_description(html):
                 notebook.stem, img[:160])
             checked += 1
     assert checked >= len(book.toc_notebooks(ROOT))  # most chapters have several figures
+
+
+def test_every_chart_names_both_axes(executed_ci):
+    """Axis labels on every chart (issue: figures for everyone), read from the figures' alt text:
+    each panel that is not a diagram or an image names its x and y axis, by a label or, on a
+    categorical axis, by its categories."""
+    import json
+
+    missing = []
+    for notebook in book.toc_notebooks(ROOT):
+        cells = json.loads((executed_ci / notebook.name).read_text(encoding="utf-8"))["cells"]
+        for index, cell in enumerate(cells):
+            for output in cell.get("outputs", []):
+                alt = output.get("metadata", {}).get("image/png", {}).get("alt", "")
+                for panel in re.split(r"(?<=\.) (?=Panel |A panel)", alt):
+                    if not panel.startswith(("Panel ", "A panel")):
+                        continue
+                    if "it reads:" in panel or "image or heat map" in panel:
+                        continue  # a diagram, or an image whose axes are its pixels
+                    if "x axis:" not in panel or "y axis:" not in panel:
+                        missing.append(f"{notebook.stem}, cell {index}: {panel[:100]}")
+    assert not missing, "charts without axis labels:\n" + "\n".join(missing)

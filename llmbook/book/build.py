@@ -62,6 +62,8 @@ __all__ = [
     "for_the_web",
     "unfinished_cells",
     "build",
+    "image_descriptions",
+    "describe_images",
     "run_times_table",
     "learning_goals",
     "learning_goals_table",
@@ -557,7 +559,54 @@ def build(root: Path, profile: str = "ci", student: bool = False) -> Path:
     command = [str(jupyter_book) if jupyter_book.exists() else "jupyter-book", "build", str(src),
                "--path-output", str(out), "-W", "-n", "--keep-going"]
     subprocess.run(command, check=True)
-    return out / "_build" / "html"
+    html = out / "_build" / "html"
+    describe_images(html, image_descriptions(src / "notebooks"))
+    return html
+
+
+def image_descriptions(notebooks: Path) -> dict[str, str]:
+    """``{sha256 of a PNG output: its alt text}`` for the figures of the notebooks in ``notebooks``
+    (``llmbook.plot`` writes each figure's description into its output's metadata)."""
+    import base64
+    import hashlib
+
+    descriptions = {}
+    for notebook in sorted(Path(notebooks).glob("*.ipynb")):
+        for cell in _read(notebook).cells:
+            for output in cell.get("outputs", []):
+                png, alt = output.get("data", {}).get("image/png"), output.get("metadata", {}).get(
+                    "image/png", {}).get("alt")
+                if png and alt:
+                    digest = hashlib.sha256(base64.b64decode("".join(png))).hexdigest()
+                    descriptions[digest] = alt
+    return descriptions
+
+
+_IMG = re.compile(r'<img alt="[^"]*" src="([^"]*/_images/([0-9a-f]{64})\.png)"')
+
+
+def describe_images(html: Path, descriptions: dict[str, str]) -> int:
+    """Give each figure of the built pages its description as ``alt`` and return how many got one.
+    myst-nb names an output image by the sha256 of its bytes but takes its ``alt`` only from cell
+    metadata (one for all of a cell's figures), so the alt of each figure's own output is set here."""
+    import html as html_module
+
+    described = 0
+
+    def with_alt(match: re.Match) -> str:
+        nonlocal described
+        alt = descriptions.get(match.group(2))
+        if alt is None:
+            return match.group(0)
+        described += 1
+        return f'<img alt="{html_module.escape(alt, quote=True)}" src="{match.group(1)}"'
+
+    for page in Path(html).rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        new = _IMG.sub(with_alt, text)
+        if new != text:
+            page.write_text(new, encoding="utf-8")
+    return described
 
 
 def student_notebooks(root: Path) -> Path:

@@ -52,33 +52,52 @@ def _chromium() -> str:
     return found
 
 
-def build_pdf(root: Path, html: Path | None = None, out: Path | None = None) -> Path:
-    """Print every page of the web book in ``html`` (default ``_build/html``) and merge them into
-    ``out`` (default ``_build/pdf/llmbook.pdf``), one bookmark per page; return ``out``."""
-    from playwright.sync_api import sync_playwright
-    from pypdf import PdfReader, PdfWriter
+def _print_pages(browser, pages: list[Path], tmp: Path, writer) -> None:
+    """Print each page to a PDF in ``tmp`` and append it to ``writer`` with a bookmark."""
+    from pypdf import PdfReader
 
-    root = Path(root)
-    html = Path(html) if html else _book._build_dir(root) / "html"
-    out = Path(out) if out else _book._build_dir(root) / "pdf" / "llmbook.pdf"
-    pages = book_pages(root, html)
-    writer = PdfWriter()
-    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page()
+    page = browser.new_page()
+    try:
         for number, source in enumerate(pages):
             page.goto(source.as_uri(), wait_until="load")
             page.evaluate(_WAIT_FOR_MATH)
             page.add_style_tag(content=_PRINT_CSS)
             title = page.evaluate("(document.querySelector('main h1') || document.querySelector('h1'))"
                                   "?.innerText.replace(/[#¶]\\s*$/, '').trim()") or source.stem
-            part = Path(tmp) / f"{number:03d}.pdf"
+            part = tmp / f"{number:03d}.pdf"
             page.pdf(path=str(part), format="A4", print_background=True,
                      margin={"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"})
             first = len(writer.pages)
             writer.append(PdfReader(str(part)))
             writer.add_outline_item(title, first)
-        browser.close()
+    finally:
+        page.close()
+
+
+def build_pdf(root: Path, html: Path | None = None, out: Path | None = None, browser=None) -> Path:
+    """Print every page of the web book in ``html`` (default ``_build/html``) and merge them into
+    ``out`` (default ``_build/pdf/llmbook.pdf``), one bookmark per page; return ``out``. ``browser``:
+    a Playwright Chromium already running (one process may hold only one Playwright), else one is
+    started and closed here."""
+    from playwright.sync_api import sync_playwright
+    from pypdf import PdfWriter
+
+    root = Path(root)
+    html = Path(html) if html else _book._build_dir(root) / "html"
+    out = Path(out) if out else _book._build_dir(root) / "pdf" / "llmbook.pdf"
+    pages = book_pages(root, html)
+    writer = PdfWriter()
+    with tempfile.TemporaryDirectory() as tmp:
+        if browser is None:
+            with sync_playwright() as playwright:
+                chromium = playwright.chromium.launch(executable_path=_chromium(),
+                                                      args=["--no-sandbox", "--disable-gpu"])
+                try:
+                    _print_pages(chromium, pages, Path(tmp), writer)
+                finally:
+                    chromium.close()
+        else:
+            _print_pages(browser, pages, Path(tmp), writer)
     writer.add_metadata({"/Title": "Large Language Models: From Theory to Practice"})
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")  # a failed run leaves no half-written book behind
