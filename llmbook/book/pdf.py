@@ -69,7 +69,7 @@ def _print_pages(browser, pages: list[Path], tmp: Path, writer) -> None:
                      margin={"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"})
             first = len(writer.pages)
             writer.append(PdfReader(str(part)))
-            writer.add_outline_item(title, first)
+            writer.add_outline_item(title=title, page_number=first)
     finally:
         page.close()
 
